@@ -1,0 +1,36 @@
+"""v0ref: the reference for neural-network optimization math.
+
+Every optimizer and moment-initialization (v0/m0) strategy is written once over the Python
+array API standard (the oracle, `v0ref.algorithms`); ports for PyTorch, JAX and CuPy are
+verified against it step by step.
+
+>>> import v0ref
+>>> alg = v0ref.OPTIMIZERS["adam"]
+>>> hp = alg.hyper(lr=1e-3)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import algorithms, moments, random, stats
+from ._backend import BACKENDS, get_backend, namespace, use
+from .algorithms import OPTIMIZERS
+
+__version__ = "0.1.0"
+
+__all__ = ["OPTIMIZERS", "STRATEGIES", "BACKENDS", "use", "get_backend", "namespace", "optimizer",
+           "algorithms", "moments", "random", "stats", "__version__"]
+
+STRATEGIES = moments.STRATEGIES
+
+
+def optimizer(name: str, params: Any, **kwargs: Any) -> Any:
+    """Build the optimizer ``name`` for ``params`` with the active backend's port.
+
+    numpy / array_api_strict: a `v0ref.backends.numpy.Optimizer` whose ``step(params, grads)``
+    returns the new parameters.  Keywords: the algorithm's hyperparameters plus the moment-init
+    keywords ``v0, v0_scale, m0, m0_scale, v0_min_ndim, key, grad_stats, fan_layout``.
+    """
+    from .backends import get_port
+    return get_port(get_backend()).optimizer(name, params, **kwargs)

@@ -1,0 +1,47 @@
+"""Shared fixtures: the array namespaces the oracle must run on, and strict comparison helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from array_api_compat import array_namespace
+
+NAMESPACES = ["numpy", "array_api_strict"]
+
+
+def _get_namespace(name: str):
+    if name == "numpy":
+        import array_api_compat.numpy as xp
+    elif name == "array_api_strict":
+        xp = pytest.importorskip("array_api_strict")
+    else:  # pragma: no cover
+        raise ValueError(name)
+    return xp
+
+
+@pytest.fixture(params=NAMESPACES)
+def xp(request):
+    """Every oracle test that takes ``xp`` runs on numpy and on array_api_strict (array-API purity)."""
+    return _get_namespace(request.param)
+
+
+def to_numpy(x) -> np.ndarray:
+    """Any array-API array (numpy, array_api_strict, torch, jax) as a NumPy array."""
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    if type(x).__module__.startswith("array_api_strict"):
+        return np.asarray(x._array)
+    return np.asarray(x)
+
+
+def assert_close(actual, expected, *, rtol: float | None = None, atol: float = 0.0, xp=None) -> None:
+    """Namespace, dtype and shape first, then values (default rtol from the dtype's eps, like scipy)."""
+    if xp is not None:
+        assert array_namespace(actual) is xp, f"namespace {array_namespace(actual).__name__} is not {xp.__name__}"
+        if hasattr(expected, "dtype") and not isinstance(expected, np.ndarray):
+            assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != {expected.dtype}"
+    a, e = to_numpy(actual), to_numpy(expected)
+    assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
+    if rtol is None:
+        rtol = 4 * float(np.finfo(a.dtype).eps) ** 0.5 if a.dtype.kind == "f" else 0.0
+    np.testing.assert_allclose(a, e, rtol=rtol, atol=atol)
