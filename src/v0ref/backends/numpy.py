@@ -43,7 +43,7 @@ class Optimizer:
     >>> params = [np.ones((2, 3)), np.zeros(3)]
     >>> opt = v0ref.optimizer("adam", params, lr=0.1, v0="random-chi2", key=v0ref.random.key(0))
     >>> params = opt.step(params, [np.ones((2, 3)), np.ones(3)])
-    >>> bool(params[0][0, 0] > 0.9), float(params[1][0])
+    >>> bool(params[0][0, 0] > 0.9), round(float(params[1][0]), 6)   # 1-D bias: v0 = 0, sign step
     (True, -0.1)
     """
 
