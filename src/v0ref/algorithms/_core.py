@@ -17,12 +17,12 @@ import math
 import numbers
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from array_api_compat import array_namespace
 
 __all__ = [
-    "Algorithm", "ErrorCase", "Hyper", "Reference", "register", "registry",
+    "Algorithm", "AdaptiveHyper", "DebiasedHyper", "ErrorCase", "Hyper", "Reference", "register", "registry",
     "check_nonneg", "check_range", "check_betas", "check_choice", "check_bool", "moment_array",
 ]
 
@@ -90,26 +90,60 @@ class Hyper:
     Subclasses validate in ``__post_init__``.  ``convention`` selects whose arithmetic the oracle
     reproduces where frameworks differ: ``"torch"`` (torch 2.13, the default — the paper's code
     runs on torch), ``"optax"`` (optax 0.2.8) or ``"paper"`` (the algorithm's original paper).
+    A field declared with default ``None`` and listed in ``_convention_defaults`` takes its
+    default from the convention (AdamW's weight decay: 1e-2 in torch, 1e-4 in optax).
     """
 
     convention: str = "torch"
+    _convention_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __post_init__(self) -> None:
         check_choice("convention", self.convention, CONVENTIONS)
+        for name, by_convention in self._convention_defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, by_convention[self.convention])
         for f in dataclasses.fields(self):
             if f.type in ("bool", bool):
                 check_bool(f.name, getattr(self, f.name))
-        if hasattr(self, "betas") and isinstance(self.betas, list):
+        if isinstance(getattr(self, "betas", None), list):
             object.__setattr__(self, "betas", tuple(self.betas))
 
     def replace(self, **changes: Any) -> "Hyper":
         """A validated copy with some fields changed (e.g. a scheduled ``lr``)."""
         return dataclasses.replace(self, **changes)
 
-    def _default(self, name: str, by_convention: Mapping[str, Any]) -> None:
-        """Fill a field left at ``None`` with its convention-dependent default."""
-        if getattr(self, name) is None:
-            object.__setattr__(self, name, by_convention[self.convention])
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveHyper(Hyper):
+    """Fields every adaptive method shares, validated once: step size, decays, ε, decay, sign."""
+
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float | None = 0.0
+    maximize: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_nonneg("lr", self.lr)
+        check_betas(self.betas)
+        check_nonneg("eps", self.eps)
+        check_nonneg("weight_decay", self.weight_decay)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DebiasedHyper(AdaptiveHyper):
+    """Adam-like methods with a debiased second moment: ε inside the sqrt, the bias-correction
+    mode for a non-zero v0 (ALGORITHMS §1.3) and L2 vs decoupled weight decay."""
+
+    eps_root: float = 0.0
+    decoupled_weight_decay: bool = False
+    bias_correction: str = "standard"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_nonneg("eps_root", self.eps_root)
+        check_choice("bias_correction", self.bias_correction, BIAS_CORRECTIONS)
 
 
 # --------------------------------------------------------------------------------------------

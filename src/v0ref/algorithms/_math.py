@@ -37,6 +37,11 @@ def ema_sq(avg: Array, grad: Array, beta: float, convention: str) -> Array:
     return (1.0 - beta) * (grad * grad) + beta * avg
 
 
+def adam_moments(m: Array, v: Array, grad: Array, betas: tuple[float, float], convention: str) -> tuple[Array, Array]:
+    """Adam's two EMAs (Kingma & Ba 2015, Alg. 1 lines 7-8): ``(EMA(m, g, β1), EMA(v, g², β2))``."""
+    return ema(m, grad, betas[0], convention), ema_sq(v, grad, betas[1], convention)
+
+
 def bias_correction(beta: float, t: Any) -> Any:
     """``1 − beta^t`` (Kingma & Ba 2015, Alg. 1); ``t`` is an int or a 0-d array."""
     return 1.0 - beta ** t
@@ -64,3 +69,18 @@ def decoupled_decay(param: Array, lr: float, weight_decay: float, convention: st
 def sign_flip(grad: Array, maximize: bool) -> Array:
     """``−g`` for maximization (torch's ``maximize=True``)."""
     return -grad if maximize else grad
+
+
+def prepare(param: Array, grad: Array, hp: Any, *, decay_convention: str | None = "torch") -> tuple[Array, Array]:
+    """The common start of a step: ``maximize`` and weight decay.  Returns ``(param, g)``.
+
+    L2 (coupled) decay goes into ``g``; decoupled decay (``hp.decoupled_weight_decay``) is applied
+    to ``param`` in the form of ``decay_convention``, or left to the caller when that is ``None``
+    (optax adds it to the update instead).
+    """
+    g = sign_flip(grad, hp.maximize)
+    if not getattr(hp, "decoupled_weight_decay", False):
+        return param, coupled_decay(g, param, hp.weight_decay)
+    if decay_convention is None:
+        return param, g
+    return decoupled_decay(param, hp.lr, hp.weight_decay, decay_convention), g

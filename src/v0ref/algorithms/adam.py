@@ -38,33 +38,18 @@ from typing import Any, NamedTuple
 from array_api_compat import array_namespace
 
 from . import _math as M
-from ._core import (BIAS_CORRECTIONS, Algorithm, ErrorCase, Hyper, Reference, check_betas,
-                    check_choice, check_nonneg, moment_array, register)
+from ._core import Algorithm, DebiasedHyper, ErrorCase, Reference, moment_array, register
 
 Array = Any
 
 
 @dataclass(frozen=True, kw_only=True)
-class AdamHyper(Hyper):
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    eps_root: float = 0.0
-    weight_decay: float | None = 0.0
-    decoupled_weight_decay: bool = False
+class AdamHyper(DebiasedHyper):
     amsgrad: bool = False
-    maximize: bool = False
-    bias_correction: str = "standard"
+    _convention_defaults = {"weight_decay": {"torch": 1e-2, "optax": 1e-4, "paper": 1e-5}}
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_nonneg("lr", self.lr)
-        check_betas(self.betas)
-        check_nonneg("eps", self.eps)
-        check_nonneg("eps_root", self.eps_root)
-        self._default("weight_decay", {"torch": 1e-2, "optax": 1e-4, "paper": 1e-5})
-        check_nonneg("weight_decay", self.weight_decay)
-        check_choice("bias_correction", self.bias_correction, BIAS_CORRECTIONS)
         if self.convention == "paper" and self.amsgrad and self.bias_correction != "standard":
             raise ValueError("convention='paper' with amsgrad=True is Reddi et al.'s AMSGrad, which has "
                              f"no bias correction to choose; got bias_correction={self.bias_correction!r}")
@@ -99,15 +84,9 @@ def update(param: Array, grad: Array, state: AdamState, hp: AdamHyper) -> tuple[
     t = state.step + 1
     b1, b2 = hp.betas
     conv = hp.convention
-    g = M.sign_flip(grad, hp.maximize)
-    decoupled = hp.decoupled_weight_decay
-    if not decoupled:
-        g = M.coupled_decay(g, param, hp.weight_decay)
-    elif conv != "optax":
-        param = M.decoupled_decay(param, hp.lr, hp.weight_decay, conv)
+    param, g = M.prepare(param, grad, hp, decay_convention=None if conv == "optax" else conv)
 
-    m = M.ema(state.m, g, b1, conv)
-    v = M.ema_sq(state.v, g, b2, conv)
+    m, v = M.adam_moments(state.m, state.v, g, hp.betas, conv)
     c1 = M.bias_correction(b1, t)
     c2 = 1.0 if hp.bias_correction == "none" else M.bias_correction(b2, t)
     v_max = state.v_max
@@ -141,7 +120,7 @@ def update(param: Array, grad: Array, state: AdamState, hp: AdamHyper) -> tuple[
                 denom = xp.sqrt(v_use / c2 + hp.eps_root) + hp.eps
             return param + (-(hp.lr / c1)) * m / denom, AdamState(t, m, v, v_max)
 
-    if decoupled:                                        # optax.adamw: add_decayed_weights, then -lr
+    if hp.decoupled_weight_decay:                        # optax.adamw: add_decayed_weights, then -lr
         u = u + hp.weight_decay * param
     return param + (-hp.lr) * u, AdamState(t, m, v, v_max)
 

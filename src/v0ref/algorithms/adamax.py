@@ -22,25 +22,14 @@ from typing import Any, NamedTuple
 from array_api_compat import array_namespace
 
 from . import _math as M
-from ._core import Algorithm, ErrorCase, Hyper, Reference, check_betas, check_nonneg, moment_array, register
+from ._core import AdaptiveHyper, Algorithm, ErrorCase, Reference, moment_array, register
 
 Array = Any
 
 
 @dataclass(frozen=True, kw_only=True)
-class AdamaxHyper(Hyper):
+class AdamaxHyper(AdaptiveHyper):
     lr: float = 2e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    maximize: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_nonneg("lr", self.lr)
-        check_betas(self.betas)
-        check_nonneg("eps", self.eps)
-        check_nonneg("weight_decay", self.weight_decay)
 
 
 class AdamaxState(NamedTuple):
@@ -58,7 +47,7 @@ def update(param: Array, grad: Array, state: AdamaxState, hp: AdamaxHyper) -> tu
     xp = array_namespace(param, grad)
     t = state.step + 1
     b1, b2 = hp.betas
-    g = M.coupled_decay(M.sign_flip(grad, hp.maximize), param, hp.weight_decay)
+    param, g = M.prepare(param, grad, hp)
     m = M.ema(state.m, g, b1, hp.convention)
     if hp.convention == "torch":
         u = xp.maximum(state.u * b2, xp.abs(g) + hp.eps)

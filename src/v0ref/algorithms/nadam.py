@@ -28,33 +28,19 @@ from typing import Any, NamedTuple
 from array_api_compat import array_namespace
 
 from . import _math as M
-from ._core import (BIAS_CORRECTIONS, Algorithm, ErrorCase, Hyper, Reference, check_betas, check_choice,
-                    check_nonneg, moment_array, register)
+from ._core import Algorithm, DebiasedHyper, ErrorCase, Reference, check_nonneg, moment_array, register
 
 Array = Any
 
 
 @dataclass(frozen=True, kw_only=True)
-class NAdamHyper(Hyper):
+class NAdamHyper(DebiasedHyper):
     lr: float = 2e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    eps_root: float = 0.0
-    weight_decay: float = 0.0
     momentum_decay: float = 4e-3
-    decoupled_weight_decay: bool = False
-    maximize: bool = False
-    bias_correction: str = "standard"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_nonneg("lr", self.lr)
-        check_betas(self.betas)
-        check_nonneg("eps", self.eps)
-        check_nonneg("eps_root", self.eps_root)
-        check_nonneg("weight_decay", self.weight_decay)
         check_nonneg("momentum_decay", self.momentum_decay)
-        check_choice("bias_correction", self.bias_correction, BIAS_CORRECTIONS)
 
 
 class NAdamState(NamedTuple):
@@ -73,13 +59,8 @@ def update(param: Array, grad: Array, state: NAdamState, hp: NAdamHyper) -> tupl
     t = state.step + 1
     b1, b2 = hp.betas
     conv = hp.convention
-    g = M.sign_flip(grad, hp.maximize)
-    if hp.decoupled_weight_decay:
-        param = M.decoupled_decay(param, hp.lr, hp.weight_decay, "torch")
-    else:
-        g = M.coupled_decay(g, param, hp.weight_decay)
-    m = M.ema(state.m, g, b1, conv)
-    v = M.ema_sq(state.v, g, b2, conv)
+    param, g = M.prepare(param, grad, hp)
+    m, v = M.adam_moments(state.m, state.v, g, hp.betas, conv)
     c2 = M.bias_correction(b2, t)
     if hp.bias_correction == "standard":
         denom = xp.sqrt(v / c2 + hp.eps_root) + hp.eps
