@@ -95,10 +95,11 @@ class Hyper:
     """
 
     convention: str = "torch"
+    _conventions: ClassVar[tuple[str, ...]] = CONVENTIONS   # a family may name others (e.g. "pto")
     _convention_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __post_init__(self) -> None:
-        check_choice("convention", self.convention, CONVENTIONS)
+        check_choice("convention", self.convention, self._conventions)
         for name, by_convention in self._convention_defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, by_convention[self.convention])
