@@ -176,7 +176,9 @@ def test_hypothesis_finite_and_well_formed(name, shape, dtype, lr, b1, b2, eps, 
     """Random shapes (0-d, empty), dtypes and hyperparameters: finite results of the right form."""
     import array_api_compat.numpy as npx
     alg = OPTIMIZERS[name]
-    hp = alg.hyper(lr=lr, betas=(b1, b2), eps=eps)
+    fields = alg.defaults()
+    proposed = {"lr": lr, "betas": (b1, b2), "eps": eps}
+    hp = alg.hyper(**{k: v for k, v in proposed.items() if k in fields})
     for p, state in _run(alg, hp, npx, dtype, shape, steps=3, seed=seed, with_moments=with_v0):
         assert p.dtype == np.dtype(dtype) and p.shape == shape
         assert np.all(np.isfinite(p))
