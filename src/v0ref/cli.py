@@ -1,7 +1,10 @@
 """The ``v0ref`` command.
 
-``v0ref list`` prints every registered algorithm, moment strategy, backend and port — all read
-from the registries, never from a hand-kept list.  ``--json`` prints the same as JSON.
+* ``v0ref list`` — every registered algorithm, moment strategy, backend and port, all read from
+  the registries (``--json`` for machine-readable output);
+* ``v0ref conform`` — verify ports against the oracle and print the table (exit status 1 when
+  any case fails; ``--json FILE`` writes the full report);
+* ``v0ref show ALGORITHM`` — its math, hyperparameters with defaults, state and references.
 """
 
 from __future__ import annotations
@@ -56,22 +59,76 @@ def _print_tables(inv: dict[str, Any]) -> None:
     console.print(f"ports:    {', '.join(inv['ports'])}")
 
 
+def _show(name: str) -> None:
+    import dataclasses
+    from rich.console import Console
+    from rich.table import Table
+    from . import OPTIMIZERS
+
+    alg = OPTIMIZERS[name]
+    console = Console()
+    console.rule(f"{alg.name} — {alg.summary}")
+    console.print(alg.doc.strip())
+    table = Table(title="hyperparameters")
+    for col in ("name", "default", "torch", "optax", "paper"):
+        table.add_column(col)
+    by_conv = {}
+    for conv in alg.hyper_cls._conventions:
+        try:
+            by_conv[conv] = alg.hyper(convention=conv)
+        except (TypeError, ValueError):
+            pass
+    for f in dataclasses.fields(alg.hyper_cls):
+        cells = [repr(getattr(by_conv[c], f.name)) if c in by_conv else "—" for c in ("torch", "optax", "paper")]
+        table.add_row(f.name, repr(getattr(alg.hyper(), f.name)), *cells)
+    console.print(table)
+    console.print(f"state: {', '.join(alg.state_names)} (+ step); v0 fills: {', '.join(alg.second_moment) or '—'}; "
+                  f"m0 fills: {', '.join(alg.first_moment) or '—'}")
+    console.print(f"conventions: {', '.join(alg.hyper_cls._conventions)}")
+    console.print(f"compared with: {', '.join(r.target for r in alg.references) or '—'}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="v0ref", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"v0ref {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_list = sub.add_parser("list", help="list algorithms, moment strategies, backends and ports")
     p_list.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p_conf = sub.add_parser("conform", help="verify ports against the oracle, step by step")
+    p_conf.add_argument("--port", action="append", help="port to check (repeatable; default: every installed port)")
+    p_conf.add_argument("--algorithm", action="append", help="algorithm to check (repeatable; default: all)")
+    p_conf.add_argument("--dtype", action="append", help="dtype (repeatable; default: each port's own)")
+    p_conf.add_argument("--steps", type=int, default=64, help="steps per case (default 64)")
+    p_conf.add_argument("--full", action="store_true", help="cross every hyperparameter set with every moment init")
+    p_conf.add_argument("--json", metavar="FILE", help="write the full report as JSON")
+    p_show = sub.add_parser("show", help="an algorithm's math, hyperparameters and conventions")
+    p_show.add_argument("algorithm")
     args = parser.parse_args(argv)
 
-    if args.command == "list":
-        inv = _inventory()
+    try:
+        if args.command == "list":
+            inv = _inventory()
+            if args.json:
+                json.dump(inv, sys.stdout, indent=2, default=str)
+                sys.stdout.write("\n")
+            else:
+                _print_tables(inv)
+            return 0
+        if args.command == "show":
+            _show(args.algorithm)
+            return 0
+        from . import conformance
+        if args.steps < 1:
+            parser.error("--steps must be at least 1")
+        report = conformance.run(ports=args.port, algorithms=args.algorithm, dtypes=args.dtype,
+                                 steps=args.steps, full=args.full)
+        report.print_table()
         if args.json:
-            json.dump(inv, sys.stdout, indent=2, default=str)
-            sys.stdout.write("\n")
-        else:
-            _print_tables(inv)
-    return 0
+            report.write_json(args.json)
+        return 0 if report.passed else 1
+    except (KeyError, LookupError, ValueError, TypeError) as exc:
+        print(f"v0ref: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -145,8 +145,18 @@ def _kaiming(p: Array, i: int, ctx: _Context) -> Array:
     return _normal(p, i, ctx, math.sqrt(2.0 / fan_in))
 
 
-def _stat(ctx: _Context, what: str, i: int) -> Array:
-    return getattr(ctx.stats, what)[i]
+def _stat(ctx: _Context, what: str, i: int, p: Array) -> Array:
+    """A statistic of parameter i, moved into ``p``'s namespace and device if it lives elsewhere
+    (statistics gathered from torch gradients can initialize a numpy or JAX optimizer)."""
+    x = getattr(ctx.stats, what)[i]
+    xp = array_namespace(p)
+    if array_namespace(x) is xp:
+        return _on_device_of(x, p)
+    try:
+        return xp.asarray(x, device=_device(p))
+    except (TypeError, ValueError, RuntimeError):
+        import numpy as np
+        return xp.asarray(np.asarray(x), device=_device(p))
 
 
 def _zeros(p, i, ctx):
@@ -186,20 +196,20 @@ def _kaiming_lin(p, i, ctx):
 
 
 def _grad_mean_sq(p, i, ctx):
-    return ctx.scale * _stat(ctx, "mean", i) ** 2
+    return ctx.scale * _stat(ctx, "mean", i, p) ** 2
 
 
 def _grad_mean(p, i, ctx):
-    return ctx.scale * _stat(ctx, "mean", i)
+    return ctx.scale * _stat(ctx, "mean", i, p)
 
 
 def _grad_mean_var(p, i, ctx):
-    mean, var = _stat(ctx, "mean", i), _stat(ctx, "var", i)
+    mean, var = _stat(ctx, "mean", i, p), _stat(ctx, "var", i, p)
     return ctx.scale * (mean * mean + ctx.stats.batch_size * var)
 
 
 def _grad_mean_random(p, i, ctx):
-    mean = _stat(ctx, "mean", i)
+    mean = _stat(ctx, "mean", i, p)
     if len(p.shape) > 1:
         x = _xavier(p, i, ctx)
         return ctx.scale * (mean * mean + x * x)
@@ -207,11 +217,11 @@ def _grad_mean_random(p, i, ctx):
 
 
 def _grad_var(p, i, ctx):
-    return ctx.scale * _stat(ctx, "var", i)
+    return ctx.scale * _stat(ctx, "var", i, p)
 
 
 def _grad_sq(p, i, ctx):
-    return ctx.scale * _stat(ctx, "mean_sq", i)
+    return ctx.scale * _stat(ctx, "mean_sq", i, p)
 
 
 def _layer(p, i, ctx):

@@ -8,13 +8,15 @@ keywords, ``step(params, grads) -> params``, and a plain ``state_dict``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from ..algorithms import OPTIMIZERS
 from .. import moments
 
-__all__ = ["Optimizer", "PORT"]
+__all__ = ["Optimizer", "OracleRun", "PORT", "STRICT_PORT"]
 
 Array = Any
 
@@ -90,11 +92,61 @@ class Optimizer:
         return f"Optimizer({self.algorithm.name!r}, {len(self.states)} params, {self.hyper})"
 
 
+class OracleRun:
+    """The oracle as a `v0ref.backends.PortRun`: the registry's ``update`` on ``xp`` arrays."""
+
+    def __init__(self, algorithm: str, hyper: Mapping[str, Any], params: Sequence[Any], xp: Any, *,
+                 states: Sequence[Mapping[str, Any]] | None = None, moments: Mapping[str, Any] | None = None):
+        self.xp = xp
+        self.params = [xp.asarray(p) for p in params]
+        if states is not None:
+            self.algorithm = OPTIMIZERS[algorithm]
+            self.hyper = self.algorithm.hyper(**hyper)
+            template = self.algorithm.init(self.params[0], self.hyper) if self.params else None
+            self.states = [type(template)(**{k: self._from_numpy(v) for k, v in s.items()}) for s in states]
+        else:
+            opt = Optimizer(algorithm, self.params, **dict(hyper), **dict(moments or {}))
+            self.algorithm, self.hyper, self.states = opt.algorithm, opt.hyper, opt.states
+
+    def _from_numpy(self, value: Any) -> Any:
+        return self.xp.asarray(value) if isinstance(value, np.ndarray) else value
+
+    def step(self, grads: Sequence[Any]) -> None:
+        for i, g in enumerate(grads):
+            self.params[i], self.states[i] = self.algorithm.update(self.params[i], self.xp.asarray(g),
+                                                                   self.states[i], self.hyper)
+
+    def export(self) -> tuple[list[Any], list[dict[str, Any]]]:
+        to_np = lambda v: _to_numpy(v) if hasattr(v, "shape") else v  # noqa: E731
+        return ([_to_numpy(p) for p in self.params],
+                [{k: to_np(v) for k, v in s._asdict().items()} for s in self.states])
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    return np.asarray(x._array if hasattr(x, "_array") else x).copy()
+
+
 class _OraclePort:
-    name = "numpy"
+    """The oracle behind the Port protocol, on numpy or array_api_strict arrays."""
+
+    dtypes = ("float32", "float64")
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def supports(self, algorithm: str) -> bool:
+        return algorithm in OPTIMIZERS
 
     def optimizer(self, name: str, params: Any, **kwargs: Any) -> Optimizer:
         return Optimizer(name, params, **kwargs)
 
+    def open(self, algorithm: str, hyper: Mapping[str, Any], params: Sequence[Any], *,
+             states: Sequence[Mapping[str, Any]] | None = None, moments: Mapping[str, Any] | None = None) -> OracleRun:
+        from .._backend import namespace
+        return OracleRun(algorithm, hyper, params, namespace(self.name), states=states, moments=moments)
 
-PORT = _OraclePort()
+
+PORT = _OraclePort("numpy")
+STRICT_PORT = _OraclePort("array_api_strict")

@@ -1,0 +1,113 @@
+"""Conformance cases: algorithm × hyperparameters × moment init × shapes × dtype × gradients × steps.
+
+Every case is generated from the registry: each entry's ``cases`` (defaults, edge values, every
+convention and flag) crossed with the moment-init variants its state admits (zeros; Eq. 11
+``random-chi2`` v0; the code's ``random`` v0 + m0; Eq. 10 ``data`` v0 from gradient statistics),
+over one parameter list that holds every shape the edge-case rules name (0-d, 1, odd sizes,
+conv-like 4-d, empty).  Gradients come from a seeded stream whose per-coordinate magnitudes span
+1e-4..10 (so ε placement matters) and which contains an all-zero step (state must still advance).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..algorithms import OPTIMIZERS
+
+__all__ = ["Case", "SHAPES", "MOMENT_VARIANTS", "cases_for", "gradient_stream", "initial_params"]
+
+SHAPES: tuple[tuple[int, ...], ...] = ((), (1,), (7,), (3, 5), (4, 3, 3, 3), (0,), (2, 0, 3))
+ZERO_STEP = 3   # the step whose gradient is all zeros
+
+
+@dataclass(frozen=True)
+class Case:
+    """One conformance case.  ``moments`` are the moment-init keywords (``v0``, ``v0_scale``, ``m0``,
+    ``m0_scale``, ``key``) — ``"data"`` strategies get their `GradStats` from the runner."""
+
+    algorithm: str
+    hyper: Mapping[str, Any]
+    moments: Mapping[str, Any] = field(default_factory=dict)
+    dtype: str = "float64"
+    steps: int = 64
+    seed: int = 0
+    shapes: tuple[tuple[int, ...], ...] = SHAPES
+
+    @property
+    def id(self) -> str:
+        hyper = ",".join(f"{k}={v}" for k, v in self.hyper.items()) or "defaults"
+        init = ",".join(f"{k}={v}" for k, v in self.moments.items() if k in ("v0", "m0")) or "zeros"
+        return f"{self.algorithm}[{hyper}][{init}][{self.dtype}]"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"algorithm": self.algorithm, "hyper": dict(self.hyper), "moments": dict(self.moments),
+                "dtype": self.dtype, "steps": self.steps, "seed": self.seed,
+                "shapes": [list(s) for s in self.shapes]}
+
+
+def _variants(algorithm: str, seed: int) -> list[dict[str, Any]]:
+    alg = OPTIMIZERS[algorithm]
+    out: list[dict[str, Any]] = [{}]
+    if alg.second_moment:
+        out.append({"v0": "random-chi2", "v0_scale": 1.0, "key": seed})
+        out.append({"v0": "data", "v0_scale": 1.0})
+    if alg.first_moment or alg.second_moment:
+        both: dict[str, Any] = {"key": seed}
+        if alg.second_moment:
+            both.update(v0="random", v0_scale=100.0)
+        if alg.first_moment:
+            both.update(m0="random", m0_scale=0.1)
+        out.append(both)
+    return out
+
+
+MOMENT_VARIANTS = ("zeros", "random-chi2", "data", "random+m0")
+
+
+def cases_for(algorithm: str, dtype: str, *, steps: int = 64, seed: int = 0, full: bool = False) -> Iterator[Case]:
+    """The cases of one algorithm in one dtype.
+
+    Every hyperparameter set of the registry entry runs once, with the moment variants taken in
+    turn (case i gets variant i mod n) so that every variant meets several hyperparameter sets;
+    the defaults run with every variant.  ``full=True`` crosses all of them.
+    """
+    alg = OPTIMIZERS[algorithm]
+    base = zlib.crc32(f"{algorithm}:{seed}".encode())
+    variants = _variants(algorithm, base)
+    for i, hyper in enumerate(alg.cases):
+        chosen = variants if (full or i == 0) else [variants[i % len(variants)]]
+        for j, moments in enumerate(chosen):
+            yield Case(algorithm, dict(hyper), dict(moments), dtype, steps, (base + 7919 * i + j) % 2**31)
+
+
+def initial_params(case: Case) -> list[np.ndarray]:
+    """Parameters of the case, already rounded to its dtype (every run starts from these values)."""
+    rng = np.random.default_rng(case.seed)
+    return [(0.5 * rng.standard_normal(s)).astype(case.dtype) for s in case.shapes]
+
+
+def gradient_stream(case: Case, steps: int | None = None, *, seed_offset: int = 1) -> list[list[np.ndarray]]:
+    """``steps`` lists of gradients in the case's dtype; step `ZERO_STEP` is all zeros."""
+    rng = np.random.default_rng(case.seed + seed_offset)
+    magnitudes = [10.0 ** rng.uniform(-4.0, 1.0, size=s) for s in case.shapes]
+    stream = []
+    for t in range(1, (case.steps if steps is None else steps) + 1):
+        if t == ZERO_STEP:
+            stream.append([np.zeros(s, dtype=case.dtype) for s in case.shapes])
+            continue
+        stream.append([(m * rng.standard_normal(m.shape)).astype(case.dtype) for m in magnitudes])
+    return stream
+
+
+def grad_stats_for(case: Case, params: Sequence[np.ndarray]) -> Any:
+    """`GradStats` for the ``data`` strategies: 8 mini-batch gradients of 4 samples (float64)."""
+    from ..stats import GradStats
+    stats = GradStats([p.astype(np.float64) for p in params], mode="minibatch", batch_size=4, data_size=32)
+    for grads in gradient_stream(case, 8, seed_offset=2):
+        stats.update([g.astype(np.float64) for g in grads])
+    return stats

@@ -1,0 +1,336 @@
+r"""The harness: drive the float64 oracle, the oracle in a low precision and the port, compare.
+
+Three checks per case, every parameter and **every state array** after every step:
+
+1. **init** — the port builds its own initial state from the moment-init keywords (as a user's
+   call would); it must equal the oracle's within ``step_ulps`` ulps of the dtype.
+2. **step-wise** (torch's ``TensorTracker`` re-sync idea): before step t the port is given the
+   float64 oracle's state after step t−1, rounded to the dtype; after one step its result is
+   compared with the float64 oracle's step from that same start.  Errors cannot compound, so this
+   bounds the arithmetic of one step.
+3. **free-running** — whole trajectories from the same start, compared after every step.
+
+Errors are counted per element in ulps of the run's dtype, in the unit ``ε·(m + |ref − start|)``
+where m is the value's magnitude (in free-running the largest it has had so far, so a value that
+cancelled to ~0 keeps the unit of its terms).  The **tolerance rule** scales with the algorithm's
+own sensitivity and needs no per-case tuning: with ``E_low`` the error of the oracle itself run
+in low precision (the run's dtype; float32 for a float64 run, whose oracle is the reference and
+has no error of its own — its float32 error, in float32 ulps, measures how much rounding the
+algorithm amplifies, e.g. through cancellation),
+
+* step-wise: ``E(port) ≤ step_ulps + k·E_low``;
+* free-running: ``E(port, t) ≤ k·E_low(t) + floor·√t`` — k times the oracle's own error plus a
+  random-walk floor of rounding noise (what a different but correct order of operations
+  accumulates).  A systematic drift of one ulp per step exceeds it after about
+  ``(k·c + floor)²`` steps, c ≈ 2 the oracle's own random-walk constant.
+
+Non-finite values must match the oracle's exactly (NaN where it has NaN).  Per-algorithm
+tolerance overrides live in the registry entry (``Algorithm.tolerance``) with their reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..algorithms import OPTIMIZERS
+from ..backends.numpy import OracleRun
+from .cases import Case, gradient_stream, grad_stats_for, initial_params
+
+__all__ = ["Tolerance", "Failure", "CaseResult", "run_case", "DEFAULT_TOLERANCE"]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    step_ulps: float = 16.0     # one step, from the same start (the oracle itself reaches ~6 in float32)
+    k: float = 2.0              # free-running: multiple of the oracle's own low-precision error
+    floor: float = 4.0          # free-running: floor·√t ulps of rounding noise
+
+    def updated(self, overrides: Mapping[str, float]) -> "Tolerance":
+        return Tolerance(**{**self.__dict__, **{k: v for k, v in overrides.items() if k in self.__dict__}})
+
+
+DEFAULT_TOLERANCE = Tolerance()
+
+
+@dataclass
+class Failure:
+    mode: str            # "init" | "step-wise" | "free-running" | "error"
+    step: int
+    tensor: int
+    field: str           # "param" or a state name
+    index: tuple[int, ...] | None = None
+    port_value: float | None = None
+    oracle_value: float | None = None
+    error: float | None = None       # in ulps (or the message for mode "error")
+    bound: float | None = None
+    message: str = ""
+
+    def describe(self) -> str:
+        if self.mode == "error":
+            return f"step {self.step}: {self.message}"
+        where = f"tensor {self.tensor} {self.field}" + (f"{list(self.index)}" if self.index else "")
+        if self.message:
+            return f"{self.mode}, step {self.step}, {where}: {self.message}"
+        return (f"{self.mode}, step {self.step}, {where}: port {self.port_value!r} vs oracle "
+                f"{self.oracle_value!r} — {self.error:.3g} ulps > bound {self.bound:.3g}")
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    port: str
+    passed: bool
+    stepwise_ratio: float = 0.0       # worst single-step error / bound (≤ 1 passes)
+    free_ratio: float = 0.0           # worst E(port)/bound over the trajectory (≤ 1 passes)
+    failure: Failure | None = None
+    seconds: float = 0.0
+    skipped: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"case": self.case.id, "port": self.port, "passed": self.passed, "skipped": self.skipped,
+               "stepwise_ratio": self.stepwise_ratio, "free_ratio": self.free_ratio, "seconds": self.seconds,
+               "spec": self.case.as_dict()}
+        if self.failure is not None:
+            out["failure"] = {**self.failure.__dict__, "description": self.failure.describe()}
+            out["failure"]["index"] = list(self.failure.index) if self.failure.index else None
+        return out
+
+
+# ------------------------------------------------------------------------------------- measures
+
+def _ulp_errors(x: np.ndarray, ref: np.ndarray, start: np.ndarray, eps: float, tiny: float,
+                magnitude: np.ndarray | None = None) -> np.ndarray:
+    """Element errors in units of ``eps·(m + |ref − start|)`` with ``m = |ref|`` (or the running
+    magnitude given, so that a value that cancelled to ~0 keeps the unit of its terms); NaN/inf
+    must match exactly."""
+    x64, ref64, start64 = (np.asarray(a, dtype=np.float64) for a in (x, ref, start))
+    with np.errstate(invalid="ignore", over="ignore"):
+        size = np.abs(ref64) if magnitude is None else np.maximum(np.abs(ref64), magnitude)
+        unit = eps * (size + np.abs(ref64 - start64))
+        err = np.abs(x64 - ref64) / np.maximum(np.nan_to_num(unit, nan=tiny, posinf=tiny), tiny)
+    same_nonfinite = (np.isnan(x64) & np.isnan(ref64)) | (np.isinf(x64) & (x64 == ref64))
+    err = np.where(same_nonfinite, 0.0, err)
+    return np.where(np.isnan(err), np.inf, err)
+
+
+def _fields(alg_state: Mapping[str, Any]) -> Iterable[str]:
+    return [k for k in alg_state if k != "step"]
+
+
+class _Compare:
+    def __init__(self, dtype: str):
+        info = np.finfo(dtype)
+        self.eps, self.tiny = float(info.eps), float(info.tiny)
+
+    def worst(self, port: Sequence[Any], ref: Sequence[Any], start: Sequence[Any],
+              magnitude: Sequence[Any] | None = None) -> tuple[float, int, Any]:
+        """Largest element error over a list of arrays: (ulps, tensor index, element index)."""
+        best = (0.0, -1, None)
+        for i, (x, r, s) in enumerate(zip(port, ref, start)):
+            r = np.asarray(r)
+            if r.size == 0:
+                continue
+            s = np.zeros_like(r) if s is None else s          # state created by the step itself
+            err = _ulp_errors(np.asarray(x), r, np.asarray(s), self.eps, self.tiny,
+                              None if magnitude is None else magnitude[i])
+            j = int(np.argmax(err))
+            if err.flat[j] > best[0]:
+                best = (float(err.flat[j]), i, np.unravel_index(j, r.shape) if r.ndim else ())
+        return best
+
+
+def _state_lists(states: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
+    return [np.asarray(s[name], dtype=np.float64) if s[name] is not None else None for s in states]
+
+
+def _check_structure(port_states, ref_states, step: int, mode: str) -> Failure | None:
+    for i, (ps, rs) in enumerate(zip(port_states, ref_states)):
+        missing = [k for k in rs if k not in ps]
+        if missing:
+            return Failure(mode, step, i, missing[0], message=f"state {missing[0]!r} is not exported")
+        if int(ps["step"]) != int(rs["step"]):
+            return Failure(mode, step, i, "step", port_value=int(ps["step"]), oracle_value=int(rs["step"]),
+                           message=f"step count {int(ps['step'])} != oracle's {int(rs['step'])}")
+        for k in _fields(rs):
+            if (rs[k] is None) != (ps[k] is None):
+                return Failure(mode, step, i, k, message=f"state {k!r} is {ps[k]!r}, oracle has {rs[k]!r}")
+            if rs[k] is not None and np.shape(ps[k]) != np.shape(rs[k]):
+                return Failure(mode, step, i, k, message=f"state {k!r} has shape {np.shape(ps[k])}, "
+                                                          f"oracle {np.shape(rs[k])}")
+    return None
+
+
+def _groups(export, ref, start):
+    """(field, port arrays, oracle arrays, start arrays) for the params and every state field."""
+    (pp, ps), (rp, rs), (sp, ss) = export, ref, start
+    fields = list(_fields(rs[0])) if rs else []
+    return [("param", pp, rp, sp)] + [(k, _state_lists(ps, k), _state_lists(rs, k), _state_lists(ss, k))
+                                      for k in fields]
+
+
+def _compare_all(cmp: _Compare, port, ref, start, bound_fn, step: int, mode: str,
+                 magnitudes: Mapping[str, Sequence[Any]] | None = None) -> tuple[float, Failure | None]:
+    """Compare params and every state array; ``bound_fn(field, tensor) -> ulps``.  Returns the worst
+    ratio error/bound and the first failure (largest excess)."""
+    (pp, ps), (rp, rs), (sp, ss) = port, ref, start
+    if len(pp) != len(rp):
+        return math.inf, Failure(mode, step, -1, "param", message=f"{len(pp)} params exported, {len(rp)} expected")
+    failure = _check_structure(ps, rs, step, mode)
+    if failure is not None:
+        return math.inf, failure
+    worst_ratio, worst_failure = 0.0, None
+    for name, x, r, s in _groups(port, ref, start):
+        keep = [i for i, v in enumerate(r) if v is not None]
+        mag = None if magnitudes is None else [magnitudes[name][i] for i in keep]
+        err, i_sub, index = cmp.worst([x[i] for i in keep], [r[i] for i in keep], [s[i] for i in keep], mag)
+        if i_sub < 0:
+            continue
+        tensor = keep[i_sub]
+        bound = bound_fn(name, tensor)
+        ratio = err / bound if bound > 0 else (0.0 if err == 0 else math.inf)
+        if ratio > worst_ratio:
+            worst_ratio = ratio
+            if ratio > 1.0:
+                xv = np.asarray(x[tensor])[index] if np.ndim(x[tensor]) else np.asarray(x[tensor])
+                rv = np.asarray(r[tensor])[index] if np.ndim(r[tensor]) else np.asarray(r[tensor])
+                worst_failure = Failure(mode, step, tensor, name, tuple(int(v) for v in index) or None,
+                                        float(xv), float(rv), err, bound)
+    return worst_ratio, worst_failure
+
+
+# ------------------------------------------------------------------------------------- oracle runs
+
+def _oracle(case: Case, dtype: str, params, *, states=None, moments=None) -> OracleRun:
+    from .._backend import namespace
+    return OracleRun(case.algorithm, case.hyper, [p.astype(dtype) for p in params], namespace("numpy"),
+                     states=states, moments=moments)
+
+
+def _cast_states(states: Sequence[Mapping[str, Any]], dtype: str) -> list[dict[str, Any]]:
+    return [{k: (v.astype(dtype) if isinstance(v, np.ndarray) else v) for k, v in s.items()} for s in states]
+
+
+def _moments_for(case: Case, params) -> dict[str, Any]:
+    moments = dict(case.moments)
+    if "data" in (moments.get("v0"), moments.get("m0")):
+        moments["grad_stats"] = grad_stats_for(case, params)
+    return moments
+
+
+def run_case(port: Any, case: Case, tolerance: Tolerance | None = None) -> CaseResult:
+    """Run one case against one port; never raises for a port's misbehaviour (it is reported)."""
+    import time
+    t0 = time.perf_counter()
+    alg = OPTIMIZERS[case.algorithm]
+    tol = (tolerance or DEFAULT_TOLERANCE).updated(getattr(alg, "tolerance", {}) or {})
+    result = CaseResult(case, port.name, passed=True)
+    try:
+        _run(port, case, tol, result)
+    except Exception as exc:  # a crashing port is a failing port
+        result.passed = False
+        result.failure = Failure("error", -1, -1, "", message=f"{type(exc).__name__}: {exc}")
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _fail(result: CaseResult, failure: Failure | None) -> bool:
+    if failure is not None and result.failure is None:
+        result.passed, result.failure = False, failure
+    return failure is not None
+
+
+def _run(port: Any, case: Case, tol: Tolerance, result: CaseResult) -> None:
+    dtype, low = case.dtype, _low_dtype(case.dtype)
+    cmp, cmp_low = _Compare(dtype), _Compare(low)
+    params = initial_params(case)                        # already rounded to dtype
+    moments = _moments_for(case, params)
+    grads = gradient_stream(case)
+
+    oracle64 = _oracle(case, "float64", params, moments=moments)
+    start64 = oracle64.export()
+    start_d = (params, _cast_states(start64[1], dtype))
+    oracle_low = _oracle(case, low, params, states=_cast_states(start64[1], low))
+
+    # 1. init: the port resolves the moment keywords itself
+    init_bound = lambda name, i: tol.step_ulps  # noqa: E731
+    own = port.open(case.algorithm, case.hyper, params, moments=moments).export()
+    _, failure = _compare_all(cmp, own, start_d, start_d, init_bound, 0, "init")
+    if _fail(result, failure):
+        return
+
+    # 2. step-wise with re-sync, 3. free-running
+    free = port.open(case.algorithm, case.hyper, params, states=start_d[1])
+    previous64 = start64
+    magnitudes = _running_max(None, start64, start64)
+    for t, g in enumerate(grads, start=1):
+        g64 = [x.astype(np.float64) for x in g]
+        # step-wise: both start from the float64 oracle's state rounded to dtype
+        resync = (_cast_list(previous64[0], dtype), _cast_states(previous64[1], dtype))
+        one = port.open(case.algorithm, case.hyper, resync[0], states=resync[1])
+        one.step(g)
+        ref_one = _oracle(case, "float64", resync[0], states=_cast_states(resync[1], "float64"))
+        ref_one.step(g64)
+        ref_one = ref_one.export()
+        low_one = _oracle(case, low, _cast_list(resync[0], low), states=_cast_states(resync[1], low))
+        low_one.step([x.astype(low) for x in g])
+        own = _free_errors(cmp_low, low_one.export(), ref_one, resync, None)
+        bound_fn = lambda name, i: tol.step_ulps + tol.k * own.get((name, i), 0.0)  # noqa: E731
+        ratio, failure = _compare_all(cmp, one.export(), ref_one, resync, bound_fn, t, "step-wise")
+        result.stepwise_ratio = max(result.stepwise_ratio, ratio)
+        if _fail(result, failure):
+            return
+
+        oracle64.step(g64)
+        oracle_low.step([x.astype(low) for x in g])
+        free.step(g)
+        ref = oracle64.export()
+        magnitudes = _running_max(magnitudes, ref, start64)
+        own_err = _free_errors(cmp_low, oracle_low.export(), ref, start64, magnitudes)
+        floor = tol.floor * math.sqrt(t)
+        bound_fn = lambda name, i: tol.k * own_err.get((name, i), 0.0) + floor  # noqa: E731
+        ratio, failure = _compare_all(cmp, free.export(), ref, start64, bound_fn, t, "free-running", magnitudes)
+        result.free_ratio = max(result.free_ratio, ratio)
+        if _fail(result, failure):
+            return
+        previous64 = ref
+
+
+def _low_dtype(dtype: str) -> str:
+    """The dtype whose oracle run measures the algorithm's own sensitivity: the run's dtype, or
+    float32 for float64 runs (the oracle in float64 *is* the reference, with no error of its own;
+    its float32 error, in float32 ulps, says how much rounding the algorithm amplifies)."""
+    return "float32" if dtype == "float64" else dtype
+
+
+def _cast_list(arrays: Sequence[np.ndarray], dtype: str) -> list[np.ndarray]:
+    return [a.astype(dtype) for a in arrays]
+
+
+def _running_max(previous: dict[str, list[Any]] | None, ref, start) -> dict[str, list[Any]]:
+    """Per field and tensor, the largest |value| the float64 oracle has had so far."""
+    out: dict[str, list[Any]] = {}
+    for name, _, r, _ in _groups(ref, ref, start):
+        now = [None if v is None else np.abs(np.asarray(v, dtype=np.float64)) for v in r]
+        if previous is not None:
+            now = [a if a is None or b is None else np.maximum(a, b) for a, b in zip(now, previous[name])]
+        out[name] = now
+    return out
+
+
+def _free_errors(cmp: _Compare, low, ref, start, magnitudes) -> dict[tuple[str, int], float]:
+    """The low-precision oracle's own error per (field, tensor), in ulps of its dtype."""
+    out: dict[tuple[str, int], float] = {}
+    for name, x, r, s in _groups(low, ref, start):
+        for i, (xi, ri, si) in enumerate(zip(x, r, s)):
+            if ri is None or np.size(ri) == 0:
+                continue
+            si = np.zeros_like(ri) if si is None else si
+            err = _ulp_errors(np.asarray(xi), np.asarray(ri), np.asarray(si), cmp.eps, cmp.tiny,
+                              None if magnitudes is None else magnitudes[name][i])
+            out[(name, i)] = float(np.max(err))
+    return out
