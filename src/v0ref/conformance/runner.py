@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -127,21 +127,27 @@ class _Compare:
         info = np.finfo(dtype)
         self.eps, self.tiny = float(info.eps), float(info.tiny)
 
-    def worst(self, port: Sequence[Any], ref: Sequence[Any], start: Sequence[Any],
-              magnitude: Sequence[Any] | None = None) -> tuple[float, int, Any]:
-        """Largest element error over a list of arrays: (ulps, tensor index, element index)."""
-        best = (0.0, -1, None)
-        for i, (x, r, s) in enumerate(zip(port, ref, start)):
-            r = np.asarray(r)
-            if r.size == 0:
-                continue
-            s = np.zeros_like(r) if s is None else s          # state created by the step itself
-            err = _ulp_errors(np.asarray(x), r, np.asarray(s), self.eps, self.tiny,
-                              None if magnitude is None else magnitude[i])
-            j = int(np.argmax(err))
-            if err.flat[j] > best[0]:
-                best = (float(err.flat[j]), i, np.unravel_index(j, r.shape) if r.ndim else ())
-        return best
+    def errors(self, port: Sequence[Any], ref: Sequence[Any], start: Sequence[Any],
+               magnitude: Sequence[Any] | None = None) -> tuple[np.ndarray, list[int], list[int]]:
+        """Element errors of a list of tensors, flattened into one array (one vectorized pass):
+        ``(errors, tensor index per segment, segment offsets)``; empty and ``None`` tensors are skipped."""
+        keep = [i for i, r in enumerate(ref) if r is not None and np.size(r) > 0]
+        if not keep:
+            return np.zeros(0), [], []
+        flat = lambda arrays: np.concatenate([np.ravel(np.asarray(arrays[i], dtype=np.float64)) for i in keep])  # noqa: E731
+        r = flat(ref)
+        s = np.concatenate([np.ravel(np.zeros(np.shape(ref[i])) if start[i] is None
+                                     else np.asarray(start[i], dtype=np.float64)) for i in keep])
+        mag = None if magnitude is None else flat(magnitude)
+        sizes = [int(np.size(ref[i])) for i in keep]
+        offsets = [int(o) for o in np.cumsum([0] + sizes[:-1])]
+        return _ulp_errors(flat(port), r, s, self.eps, self.tiny, mag), keep, offsets
+
+    def per_tensor_max(self, port, ref, start, magnitude=None) -> dict[int, float]:
+        err, keep, offsets = self.errors(port, ref, start, magnitude)
+        if err.size == 0:
+            return {}
+        return dict(zip(keep, np.maximum.reduceat(err, offsets).tolist()))
 
 
 def _state_lists(states: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
@@ -177,7 +183,7 @@ def _compare_all(cmp: _Compare, port, ref, start, bound_fn, step: int, mode: str
                  magnitudes: Mapping[str, Sequence[Any]] | None = None) -> tuple[float, Failure | None]:
     """Compare params and every state array; ``bound_fn(field, tensor) -> ulps``.  Returns the worst
     ratio error/bound and the first failure (largest excess)."""
-    (pp, ps), (rp, rs), (sp, ss) = port, ref, start
+    (pp, ps), (rp, rs) = port, ref
     if len(pp) != len(rp):
         return math.inf, Failure(mode, step, -1, "param", message=f"{len(pp)} params exported, {len(rp)} expected")
     failure = _check_structure(ps, rs, step, mode)
@@ -185,14 +191,18 @@ def _compare_all(cmp: _Compare, port, ref, start, bound_fn, step: int, mode: str
         return math.inf, failure
     worst_ratio, worst_failure = 0.0, None
     for name, x, r, s in _groups(port, ref, start):
-        keep = [i for i, v in enumerate(r) if v is not None]
-        mag = None if magnitudes is None else [magnitudes[name][i] for i in keep]
-        err, i_sub, index = cmp.worst([x[i] for i in keep], [r[i] for i in keep], [s[i] for i in keep], mag)
-        if i_sub < 0:
+        errs, keep, offsets = cmp.errors(x, r, s, None if magnitudes is None else magnitudes[name])
+        if errs.size == 0:
             continue
-        tensor = keep[i_sub]
-        bound = bound_fn(name, tensor)
-        ratio = err / bound if bound > 0 else (0.0 if err == 0 else math.inf)
+        sizes = np.diff(offsets + [errs.size])
+        bounds = np.repeat([bound_fn(name, i) for i in keep], sizes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = np.where(errs == 0, 0.0, errs / bounds)
+        j = int(np.argmax(ratios))
+        seg = int(np.searchsorted(offsets, j, side="right")) - 1
+        tensor, ratio, err, bound = keep[seg], float(ratios[j]), float(errs[j]), float(bounds[j])
+        shape = np.shape(r[tensor])
+        index = np.unravel_index(j - offsets[seg], shape) if shape else ()
         if ratio > worst_ratio:
             worst_ratio = ratio
             if ratio > 1.0:
@@ -326,11 +336,7 @@ def _free_errors(cmp: _Compare, low, ref, start, magnitudes) -> dict[tuple[str, 
     """The low-precision oracle's own error per (field, tensor), in ulps of its dtype."""
     out: dict[tuple[str, int], float] = {}
     for name, x, r, s in _groups(low, ref, start):
-        for i, (xi, ri, si) in enumerate(zip(x, r, s)):
-            if ri is None or np.size(ri) == 0:
-                continue
-            si = np.zeros_like(ri) if si is None else si
-            err = _ulp_errors(np.asarray(xi), np.asarray(ri), np.asarray(si), cmp.eps, cmp.tiny,
-                              None if magnitudes is None else magnitudes[name][i])
-            out[(name, i)] = float(np.max(err))
+        mag = None if magnitudes is None else magnitudes[name]
+        for i, e in cmp.per_tensor_max(x, r, s, mag).items():
+            out[(name, i)] = e
     return out
