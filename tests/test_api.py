@@ -112,8 +112,8 @@ def test_cli_list_json(capsys):
     assert [a["name"] for a in inv["algorithms"]] == list(v0ref.OPTIMIZERS)
     assert [s["name"] for s in inv["strategies"]] == list(v0ref.STRATEGIES)
     assert "numpy" in inv["ports"] and "torch" in inv["backends"]
-    adam = inv["algorithms"][0]
-    assert adam["name"] == "adam" and adam["v0"] == ["v", "v_max"] and adam["defaults"]["lr"] == 1e-3
+    adam = next(a for a in inv["algorithms"] if a["name"] == "adam")
+    assert adam["v0"] == ["v", "v_max"] and adam["defaults"]["lr"] == 1e-3
 
 
 def test_cli_list_tables():
@@ -129,6 +129,26 @@ def test_ci_runs_exactly_the_readme_commands():
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text().splitlines()
     install, test = readme[3], readme[4]
-    assert install.startswith("python3 -m venv") and "torch==2.13.0" in install and install.endswith("v0ref list")
+    assert install.startswith("python3 -m venv") and "torch==2.13.0" in install and install.endswith("v0ref conform")
     ci = (root / ".ci" / "run").read_text().splitlines()
     assert install in ci and test in ci
+
+
+def test_cli_conform_exit_codes_and_json(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    assert main(["conform", "--port", "numpy", "--algorithm", "adamax", "--dtype", "float32", "--steps", "6",
+                 "--json", str(path)]) == 0
+    report = json.loads(path.read_text())
+    assert report["passed"] and report["summary"][0]["algorithm"] == "adamax"
+    assert all(c["spec"]["steps"] == 6 for c in report["cases"])
+    assert "all conform" in capsys.readouterr().out
+    assert main(["conform", "--port", "nope"]) == 2
+    assert "no optimizer port for backend 'nope'" in capsys.readouterr().err
+    assert main(["conform", "--algorithm", "adamm"]) == 2
+
+
+def test_cli_show(capsys):
+    assert main(["show", "radam"]) == 0
+    out = capsys.readouterr().out
+    assert "ρ_t" in out and "threshold" in out and "torch.optim.RAdam" in out
+    assert main(["show", "nope"]) == 2

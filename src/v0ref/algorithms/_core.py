@@ -220,6 +220,8 @@ class Algorithm:
     cases : hyperparameter sets every generic test and the harness must cover.
     errors : bad-hyperparameter cases as data.
     references : framework implementations to compare with (see `Reference`).
+    tolerance, tolerance_reason : conformance-harness overrides (``step_ulps``, ``k``, ``floor``) with
+        the reason they are needed; empty for nearly every entry.
     """
 
     name: str
@@ -237,6 +239,12 @@ class Algorithm:
     errors: tuple[ErrorCase, ...] = ()
     references: tuple[Reference, ...] = ()
     aliases: tuple[str, ...] = field(default=())
+    tolerance: Mapping[str, float] = field(default_factory=dict)   # conformance overrides ...
+    tolerance_reason: str = ""                                       # ... and why they are needed
+
+    def __post_init__(self) -> None:
+        if self.tolerance and not self.tolerance_reason:
+            raise ValueError(f"{self.name}: a tolerance override needs its reason (tolerance_reason)")
 
     def hyper(self, **kwargs: Any) -> Hyper:
         """Validated hyperparameters; a misspelled name is a ``TypeError`` listing valid ones."""

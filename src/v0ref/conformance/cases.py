@@ -34,7 +34,7 @@ class Case:
     hyper: Mapping[str, Any]
     moments: Mapping[str, Any] = field(default_factory=dict)
     dtype: str = "float64"
-    steps: int = 64
+    steps: int = 48
     seed: int = 0
     shapes: tuple[tuple[int, ...], ...] = SHAPES
 
@@ -69,7 +69,7 @@ def _variants(algorithm: str, seed: int) -> list[dict[str, Any]]:
 MOMENT_VARIANTS = ("zeros", "random-chi2", "data", "random+m0")
 
 
-def cases_for(algorithm: str, dtype: str, *, steps: int = 64, seed: int = 0, full: bool = False) -> Iterator[Case]:
+def cases_for(algorithm: str, dtype: str, *, steps: int = 48, seed: int = 0, full: bool = False) -> Iterator[Case]:
     """The cases of one algorithm in one dtype.
 
     Every hyperparameter set of the registry entry runs once, with the moment variants taken in

@@ -77,7 +77,7 @@ class Report:
 
 
 def run(ports: Sequence[Any] | None = None, algorithms: Sequence[str] | None = None,
-        dtypes: Sequence[str] | None = None, *, steps: int = 64, seed: int = 0, full: bool = False,
+        dtypes: Sequence[str] | None = None, *, steps: int = 48, seed: int = 0, full: bool = False,
         tolerance: Tolerance | None = None) -> Report:
     """Run the harness.  ``ports``: names or port objects (default: every available port);
     ``algorithms``: registry names (default: all); ``dtypes``: default each port's own."""

@@ -237,7 +237,7 @@ def run_case(port: Any, case: Case, tolerance: Tolerance | None = None) -> CaseR
     import time
     t0 = time.perf_counter()
     alg = OPTIMIZERS[case.algorithm]
-    tol = (tolerance or DEFAULT_TOLERANCE).updated(getattr(alg, "tolerance", {}) or {})
+    tol = (tolerance or DEFAULT_TOLERANCE).updated(alg.tolerance)
     result = CaseResult(case, port.name, passed=True)
     try:
         _run(port, case, tol, result)
@@ -283,9 +283,14 @@ def _run(port: Any, case: Case, tol: Tolerance, result: CaseResult) -> None:
         resync = (_cast_list(previous64[0], dtype), _cast_states(previous64[1], dtype))
         one = port.open(case.algorithm, case.hyper, resync[0], states=resync[1])
         one.step(g)
-        ref_one = _oracle(case, "float64", resync[0], states=_cast_states(resync[1], "float64"))
-        ref_one.step(g64)
-        ref_one = ref_one.export()
+        oracle64.step(g64)
+        ref = oracle64.export()
+        if dtype == "float64":          # the re-synced start is the oracle's own state: same step
+            ref_one = ref
+        else:
+            ref_one = _oracle(case, "float64", resync[0], states=_cast_states(resync[1], "float64"))
+            ref_one.step(g64)
+            ref_one = ref_one.export()
         low_one = _oracle(case, low, _cast_list(resync[0], low), states=_cast_states(resync[1], low))
         low_one.step([x.astype(low) for x in g])
         own = _free_errors(cmp_low, low_one.export(), ref_one, resync, None)
@@ -295,10 +300,8 @@ def _run(port: Any, case: Case, tol: Tolerance, result: CaseResult) -> None:
         if _fail(result, failure):
             return
 
-        oracle64.step(g64)
         oracle_low.step([x.astype(low) for x in g])
         free.step(g)
-        ref = oracle64.export()
         magnitudes = _running_max(magnitudes, ref, start64)
         own_err = _free_errors(cmp_low, oracle_low.export(), ref, start64, magnitudes)
         floor = tol.floor * math.sqrt(t)
