@@ -140,15 +140,19 @@ def test_unknown_hyperparameter_lists_valid_names(name):
 def test_moment_shape_and_namespace_checked(name, xp):
     alg = OPTIMIZERS[name]
     p = xp.zeros((3, 2), dtype=xp.float64)
-    moment = "v0" if alg.second_moment else "m0"
-    with pytest.raises(ValueError, match=rf"{moment} has shape \(2, 3\) but the parameter has shape \(3, 2\)"):
-        alg.init(p, alg.hyper(), **{moment: xp.zeros((2, 3), dtype=xp.float64)})
+    for moment, targets in (("v0", alg.second_moment), ("m0", alg.first_moment)):
+        if targets:
+            with pytest.raises(ValueError, match=rf"{moment} has shape \(2, 3\) but the parameter has shape \(3, 2\)"):
+                alg.init(p, alg.hyper(), **{moment: xp.zeros((2, 3), dtype=xp.float64)})
+        else:
+            with pytest.raises(ValueError, match=rf"keeps no .*-moment state; {moment} does not apply"):
+                alg.init(p, alg.hyper(), **{moment: xp.zeros((3, 2), dtype=xp.float64)})
     with pytest.raises(ValueError, match=r"grad has shape \(3,\) but the parameter has shape \(3, 2\)"):
         alg.update(p, xp.zeros((3,), dtype=xp.float64), alg.init(p, alg.hyper()), alg.hyper())
 
 
 def test_unknown_algorithm_lists_valid_ones():
-    with pytest.raises(KeyError, match=r"unknown algorithm 'adamm'; valid: adam, adamax, adamw"):
+    with pytest.raises(KeyError, match=r"unknown algorithm 'adamm'; valid: .*adam, adamax, adamw"):
         OPTIMIZERS["adamm"]
 
 
