@@ -53,7 +53,7 @@ from array_api_compat import array_namespace
 
 from . import _math as M
 from ._core import Algorithm, DebiasedHyper, ErrorCase, Reference, check_nonneg, check_range, moment_array, register
-from .adabelief import PTO, check_family_flags, decay, first_moment
+from ._official import PTO, check_family_flags, decay, first_moment
 
 Array = Any
 

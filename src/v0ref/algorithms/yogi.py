@@ -42,7 +42,7 @@ from typing import Any, ClassVar, NamedTuple
 from array_api_compat import array_namespace
 
 from ._core import Algorithm, DebiasedHyper, ErrorCase, Reference, check_nonneg, moment_array, register
-from .adabelief import CONVENTIONS, PTO, adam_step, check_family_flags, decay, first_moment
+from ._official import CONVENTIONS, PTO, adam_step, check_family_flags, decay, first_moment
 
 Array = Any
 
