@@ -89,11 +89,13 @@ def test_oracle_matches_torch(name, kwargs, ref, with_v0):
             opt = opt_cls([tp], **ref.kwargs(hp))
             if with_v0:
                 init = alg.init(p0, hp, v0=v0, m0=m0)
-                # torch.optim keeps a tensor step; a pytorch_optimizer entry maps "step" itself if it needs one
-                opt.state[tp] = {"step": torch.tensor(0.0)} if ref.framework == "torch" else {}
+                # torch.optim keeps a tensor step unless the reference maps "step" to None (torch.optim.SGD
+                # keeps none); a pytorch_optimizer entry maps "step" itself if it needs one
+                keeps_step = ref.framework == "torch" and ref.state.get("step", "step") is not None
+                opt.state[tp] = {"step": torch.tensor(0.0)} if keeps_step else {}
                 for field, tname in ref.state.items():
                     value = 0 if field == "step" else getattr(init, field)
-                    if value is not None:
+                    if value is not None and tname is not None:
                         opt.state[tp][tname] = torch.tensor(np.asarray(value, dtype=np.float64))
             for step, (g, (p_or, s_or)) in enumerate(zip(grads, trace), start=1):
                 tp.grad = torch.tensor(g)

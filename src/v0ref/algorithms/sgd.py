@@ -48,9 +48,19 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from . import _math as M
-from ._core import Algorithm, ErrorCase, Hyper, Reference, check_choice, check_nonneg, check_range, moment_array, register
+from ._core import (
+    Algorithm,
+    ErrorCase,
+    Hyper,
+    Reference,
+    check_choice,
+    check_nonneg,
+    check_range,
+    moment_array,
+    register,
+)
 
-__all__ = ["SGDHyper", "SGDState", "init", "update", "sutskever_momentum"]
+__all__ = ["SGDHyper", "SGDState", "init", "sutskever_momentum", "update"]
 
 Array = Any
 FORMS = ("buffer", "velocity")

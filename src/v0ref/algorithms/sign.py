@@ -10,8 +10,9 @@ decay.  Signum's EMA is not debiased (only its sign is used; optax 0.2.8 ``signu
 m0 fills ``m`` (default 0, as in optax, pytorch_optimizer and the official code: the first step
 is ``sign(β m_0 + (1−β) g_1)``, which is ``sign(g_1)`` for ``m_0 = 0``).  signSGD keeps no state,
 so neither v0 nor m0 applies.  Adam's first step from ``v_0 = m_0 = 0`` with ``ε = 0`` is (1)
-(ALGORITHMS §1.2, §4.16); with ``β_1 = β_2 = 0`` every Adam step is, which makes
-``torch.optim.Adam(betas=(0, 0), eps=0)`` a torch reference for (1) at nonzero gradients.
+(ALGORITHMS §1.2, §4.16); with ``β_1 = β_2 = 0`` every Adam step is, so
+``torch.optim.Adam(betas=(0, 0), eps=0)`` computes (1) at nonzero gradients (tests/test_sgd.py;
+not a registry reference, since a prefilled state would have to hold Adam's moments).
 
 Defaults: lr 1e-3 and β 0.9 (pytorch_optimizer 4.1.0 ``SignSGD``; optax ``signum`` and the
 paper's β = 0.9); weight decay coupled (``g + λθ``, as in the official Signum code and
@@ -29,9 +30,18 @@ from typing import Any, NamedTuple
 from array_api_compat import array_namespace
 
 from . import _math as M
-from ._core import Algorithm, ErrorCase, Hyper, Reference, check_nonneg, check_range, moment_array, register
+from ._core import (
+    Algorithm,
+    ErrorCase,
+    Hyper,
+    Reference,
+    check_nonneg,
+    check_range,
+    moment_array,
+    register,
+)
 
-__all__ = ["SignSGDHyper", "SignumHyper", "SignSGDState", "SignumState", "signsgd_update", "signum_update"]
+__all__ = ["SignSGDHyper", "SignSGDState", "SignumHyper", "SignumState", "signsgd_update", "signum_update"]
 
 Array = Any
 
@@ -91,11 +101,6 @@ def signum_update(param: Array, grad: Array, state: SignumState, hp: SignumHyper
     return param + (-hp.lr) * xp.sign(m), SignumState(state.step + 1, m)                    # (2)
 
 
-def _torch_adam(hp: SignSGDHyper) -> dict:
-    return dict(lr=hp.lr, betas=(0.0, 0.0), eps=0.0, weight_decay=hp.weight_decay, maximize=hp.maximize,
-                decoupled_weight_decay=hp.decoupled_weight_decay)
-
-
 def _pto(hp: SignSGDHyper) -> dict:
     return dict(lr=hp.lr, momentum=getattr(hp, "beta", 0.0), weight_decay=hp.weight_decay,
                 weight_decouple=hp.decoupled_weight_decay, maximize=hp.maximize)
@@ -123,7 +128,6 @@ register(Algorithm(
     state_names=(), summary="signSGD: θ ← θ − lr·sign(g) (Bernstein et al. 2018)",
     doc=__doc__, family="sign", cases=_CASES, errors=_ERRORS,
     references=(
-        Reference("torch", "torch.optim.Adam", _torch_adam, {}, _convention("torch")),
         Reference("pytorch_optimizer", "pytorch_optimizer.SignSGD", _pto, {}, _convention("torch")),
         Reference("optax", "optax.sign_sgd", lambda hp: dict(learning_rate=hp.lr), {}, _convention("optax", _plain)),
     ),
@@ -136,7 +140,6 @@ register(Algorithm(
     cases=(*_CASES, {"beta": 0.0}, {"beta": 0.5, "weight_decay": 0.1, "maximize": True}, {"beta": 0.99}),
     errors=(*_ERRORS, ErrorCase({"beta": 1.0}, ValueError, r"beta must be in \[0, 1\); got 1\.0")),
     references=(
-        Reference("torch", "torch.optim.Adam", _torch_adam, {}, _convention("torch", lambda hp: hp.beta == 0.0)),
         Reference("pytorch_optimizer", "pytorch_optimizer.SignSGD", _pto, {"m": "momentum_buffer"},
                   _convention("torch", lambda hp: hp.beta > 0.0)),
         Reference("optax", "optax.signum", lambda hp: dict(learning_rate=hp.lr, beta=hp.beta), {"m": "ema"},
