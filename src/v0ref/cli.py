@@ -120,8 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import conformance
         if args.steps < 1:
             parser.error("--steps must be at least 1")
+        def progress(port: str, algorithm: str, dtype: str, results: list) -> None:
+            ran = [r for r in results if not r.skipped]
+            ok = sum(r.passed for r in ran)
+            status = "skip" if not ran else ("ok" if ok == len(ran) else "FAIL")
+            seconds = sum(r.seconds for r in results)
+            print(f"  {port:>16s} {algorithm:<10s} {dtype:<8s} {ok}/{len(ran)} {status} ({seconds:.1f} s)",
+                  file=sys.stderr, flush=True)
+
         report = conformance.run(ports=args.port, algorithms=args.algorithm, dtypes=args.dtype,
-                                 steps=args.steps, full=args.full)
+                                 steps=args.steps, full=args.full, progress=progress)
         report.print_table()
         if args.json:
             report.write_json(args.json)

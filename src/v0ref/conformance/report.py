@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,9 +78,11 @@ class Report:
 
 def run(ports: Sequence[Any] | None = None, algorithms: Sequence[str] | None = None,
         dtypes: Sequence[str] | None = None, *, steps: int = 48, seed: int = 0, full: bool = False,
-        tolerance: Tolerance | None = None) -> Report:
+        tolerance: Tolerance | None = None, progress: Callable[[str, str, str, list[CaseResult]], None] | None = None,
+        ) -> Report:
     """Run the harness.  ``ports``: names or port objects (default: every available port);
-    ``algorithms``: registry names (default: all); ``dtypes``: default each port's own."""
+    ``algorithms``: registry names (default: all); ``dtypes``: default each port's own;
+    ``progress(port, algorithm, dtype, results)`` is called after each group."""
     from ..backends import available_ports, get_port
     t0 = time.perf_counter()
     port_objs = [get_port(p) if isinstance(p, str) else p for p in (ports or available_ports())]
@@ -91,6 +93,7 @@ def run(ports: Sequence[Any] | None = None, algorithms: Sequence[str] | None = N
     for port in port_objs:
         for dtype in (dtypes or port.dtypes):
             for name in names:
+                group: list[CaseResult] = []
                 for case in cases_for(name, dtype, steps=steps, seed=seed, full=full):
                     if not port.supports(name):
                         report.results.append(CaseResult(case, port.name, True, skipped="algorithm not supported"))
@@ -101,5 +104,8 @@ def run(ports: Sequence[Any] | None = None, algorithms: Sequence[str] | None = N
                                                          skipped=f"hyperparameters {dict(case.hyper)} not supported"))
                     else:
                         report.results.append(run_case(port, case, tolerance))
+                    group.append(report.results[-1])
+                if progress is not None:
+                    progress(port.name, name, dtype, group)
     report.seconds = time.perf_counter() - t0
     return report
