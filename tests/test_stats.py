@@ -97,8 +97,8 @@ def test_errors_name_the_parameter():
     p = [np.zeros(2)]
     with pytest.raises(ValueError, match="mode must be one of 'minibatch', 'per_sample'; got 'batch'"):
         GradStats(p, mode="batch")
-    with pytest.raises(ValueError, match="batch_size must be a positive int in minibatch mode; got None"):
-        GradStats(p, mode="minibatch")
+    with pytest.raises(ValueError, match=r"batch_size must be a positive int \(or None\) in minibatch mode; got 0"):
+        GradStats(p, mode="minibatch", batch_size=0)
     with pytest.raises(ValueError, match="data_size must be a positive int; got 0"):
         GradStats(p, mode="per_sample", data_size=0)
     stats = GradStats(p, mode="per_sample")
@@ -110,3 +110,20 @@ def test_errors_name_the_parameter():
         stats.update([np.zeros(2), np.zeros(2)])
     with pytest.raises(ValueError, match="can only merge"):
         stats.merge(GradStats(p, mode="minibatch", batch_size=2))
+
+
+def test_design_api_batch_size_given_late():
+    """DESIGN's public API: GradStats(params), then from_stats(..., batch_size=B)."""
+    rng = np.random.default_rng(4)
+    params = [np.zeros(3)]
+    stats = GradStats(params)
+    grads = [rng.standard_normal(3) for _ in range(10)]
+    assert [stats.update([g]) for g in grads] == [False] * 10      # no stop rule without B
+    v0 = moments.from_stats(stats, kind="mean_var", scale=1.0, batch_size=16)[0]
+    data = np.stack(grads)
+    np.testing.assert_allclose(v0, data.mean(0) ** 2 + 16 * data.var(0), rtol=1e-12)
+    with pytest.raises(ValueError, match="needs batch_size"):
+        moments.from_stats(stats, kind="mean_var")
+    with pytest.raises(ValueError, match="needs the mini-batch size"):
+        stats.done
+    np.testing.assert_allclose(moments.from_stats(stats, kind="mean")[0], data.mean(0) ** 2, rtol=1e-12)

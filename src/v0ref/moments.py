@@ -205,6 +205,8 @@ def _grad_mean(p, i, ctx):
 
 def _grad_mean_var(p, i, ctx):
     mean, var = _stat(ctx, "mean", i, p), _stat(ctx, "var", i, p)
+    if ctx.stats.batch_size is None:
+        raise ValueError("the data strategies need the mini-batch size B: pass GradStats(..., batch_size=B)")
     return ctx.scale * (mean * mean + ctx.stats.batch_size * var)
 
 
@@ -360,7 +362,9 @@ def from_stats(stats: Any, kind: str = "mean_var", scale: float = 1.0, batch_siz
     if not (isinstance(scale, numbers.Real) and math.isfinite(scale) and scale >= 0):
         raise ValueError(f"scale must be a finite number >= 0; got {scale!r}")
     b = stats.batch_size if batch_size is None else batch_size
-    if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+    if kind == "mean_var" and b is None:
+        raise ValueError("kind='mean_var' of mini-batch statistics needs batch_size (B in σ·(ḡ² + B·Var[ḡ]))")
+    if b is not None and (isinstance(b, bool) or not isinstance(b, int) or b < 1):
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     if kind == "mean":
         return [scale * (mu * mu) for mu in stats.mean]

@@ -62,8 +62,9 @@ class GradStats:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}; got {mode!r}")
         if mode == "minibatch":
-            if batch_size is None or isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-                raise ValueError(f"batch_size must be a positive int in minibatch mode; got {batch_size!r}")
+            if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                           or batch_size < 1):
+                raise ValueError(f"batch_size must be a positive int (or None) in minibatch mode; got {batch_size!r}")
         elif batch_size not in (None, 1):
             raise ValueError(f"batch_size must be None (or 1) in per_sample mode; got {batch_size!r}")
         if isinstance(data_size, bool) or not isinstance(data_size, int) or data_size < 1:
@@ -94,7 +95,8 @@ class GradStats:
     def update(self, grads: Sequence[Array]) -> bool:
         """Add one observation per parameter (one mini-batch mean gradient, or one sample's).
 
-        Returns `done`, so a loop can read ``if stats.update(grads): break``.
+        Returns `done`, so a loop can read ``if stats.update(grads): break`` (``False`` while the
+        batch size needed by the stop rule is unknown).
         """
         grads = self._check(grads, batched=False)
         n = self.count + 1
@@ -106,7 +108,10 @@ class GradStats:
             new_mean.append(mean)
             new_m2.append(m2 + delta * (g - mean))
         self._mean, self._m2, self.count = new_mean, new_m2, n
-        return self.done
+        return self._done_or_false()
+
+    def _done_or_false(self) -> bool:
+        return False if self.mode == "minibatch" and self.batch_size is None else self.done
 
     def update_batch(self, grads: Sequence[Array]) -> bool:
         """Add ``n`` observations per parameter at once: each array has a leading axis of length n
@@ -116,12 +121,12 @@ class GradStats:
         if any(int(g.shape[0]) != n_b for g in grads):
             raise ValueError("all batched gradients must have the same leading length")
         if n_b == 0:
-            return self.done
+            return self._done_or_false()
         xp = array_namespace(*grads)
         means = [xp.mean(_float64(g), axis=0) for g in grads]
         m2s = [xp.sum((_float64(g) - mu) ** 2, axis=0) for g, mu in zip(grads, means)]
         self._merge(n_b, means, m2s)
-        return self.done
+        return self._done_or_false()
 
     def merge(self, other: "GradStats") -> "GradStats":
         """Fold in statistics gathered elsewhere (another process or device) on disjoint data."""
@@ -143,10 +148,15 @@ class GradStats:
         self._mean, self._m2, self.count = new_mean, new_m2, n
 
     # ------------------------------------------------------------------ results
+    def _need_batch_size(self, what: str) -> int:
+        if self.batch_size is None:
+            raise ValueError(f"{what} needs the mini-batch size: pass GradStats(..., batch_size=B)")
+        return self.batch_size
+
     @property
     def samples(self) -> int:
         """Samples covered so far: ``count·batch_size``."""
-        return self.count * self.batch_size
+        return self.count * self._need_batch_size("samples")
 
     @property
     def done(self) -> bool:
@@ -177,5 +187,4 @@ class GradStats:
         return [v + mu * mu for v, mu in zip(self.var, self.mean)]
 
     def __repr__(self) -> str:
-        return (f"GradStats(mode={self.mode!r}, batch_size={self.batch_size}, count={self.count}, "
-                f"samples={self.samples}, done={self.done})")
+        return f"GradStats(mode={self.mode!r}, batch_size={self.batch_size}, count={self.count})"
