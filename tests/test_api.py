@@ -100,7 +100,7 @@ def test_optimizer_without_a_port_says_so():
 
 
 def test_import_loads_no_framework():
-    code = ("import sys, v0ref; v0ref.OPTIMIZERS['adam']; v0ref.moments.STRATEGIES;"
+    code = ("import sys, v0ref; v0ref.OPTIMIZERS['adam']; v0ref.moments.STRATEGIES; v0ref.INITS; v0ref.SCHEDULES;"
             "bad = [m for m in ('torch', 'jax', 'cupy', 'optax') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -112,6 +112,8 @@ def test_cli_list_json(capsys):
     assert [a["name"] for a in inv["algorithms"]] == list(v0ref.OPTIMIZERS)
     assert [s["name"] for s in inv["strategies"]] == list(v0ref.STRATEGIES)
     assert "numpy" in inv["ports"] and "torch" in inv["backends"]
+    assert [i["name"] for i in inv["initializers"]] == list(v0ref.INITS) and "orthogonal" in v0ref.INITS
+    assert [s["name"] for s in inv["schedules"]] == list(v0ref.SCHEDULES) and "one_cycle" in v0ref.SCHEDULES
     adam = next(a for a in inv["algorithms"] if a["name"] == "adam")
     assert adam["v0"] == ["v", "v_max"] and adam["defaults"]["lr"] == 1e-3
 
@@ -119,7 +121,7 @@ def test_cli_list_json(capsys):
 def test_cli_list_tables():
     out = subprocess.run([sys.executable, "-m", "v0ref.cli", "list"], capture_output=True, text=True,
                          check=True, env={**os.environ, "COLUMNS": "200"}).stdout
-    for name in list(v0ref.OPTIMIZERS) + ["random-chi2", "grad-mean-var"]:
+    for name in list(v0ref.OPTIMIZERS) + ["random-chi2", "grad-mean-var", "glorot_normal", "inverse_sqrt"]:
         assert name in out
 
 

@@ -1,7 +1,7 @@
 """The ``v0ref`` command.
 
-* ``v0ref list`` — every registered algorithm, moment strategy, backend and port, all read from
-  the registries (``--json`` for machine-readable output);
+* ``v0ref list`` — every registered algorithm, moment strategy, initializer, schedule, backend and
+  port, all read from the registries (``--json`` for machine-readable output);
 * ``v0ref conform`` — verify ports against the oracle and print the table (exit status 1 when
   any case fails; ``--json FILE`` writes the full report);
 * ``v0ref show ALGORITHM`` — its math, hyperparameters with defaults, state and references.
@@ -32,8 +32,17 @@ def _inventory() -> dict[str, Any]:
         })
     strategies = [{"name": s.name, "v0": s.formula_v0, "m0": s.formula_m0, "min_ndim": s.min_ndim,
                    "needs": s.needs, "source": s.source} for s in STRATEGIES.values()]
+    from . import INITS, SCHEDULES
+    inits = [{"name": n, "summary": _first_line(f)} for n, f in INITS.items()]
+    schedules = [{"name": n, "summary": _first_line(f)} for n, f in SCHEDULES.items()]
     return {"version": __version__, "algorithms": algorithms, "strategies": strategies,
+            "initializers": inits, "schedules": schedules,
             "backends": list(BACKENDS), "ports": list(available_ports())}
+
+
+def _first_line(obj: Any) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
 
 
 def _print_tables(inv: dict[str, Any]) -> None:
@@ -55,6 +64,14 @@ def _print_tables(inv: dict[str, Any]) -> None:
     for s in inv["strategies"]:
         table.add_row(s["name"], s["v0"], s["m0"], str(s["min_ndim"]), s["needs"] or "—", s["source"])
     console.print(table)
+    for key, title in (("initializers", "weight and bias initializers (v0ref.init)"),
+                       ("schedules", "learning-rate and momentum schedules (v0ref.schedules)")):
+        table = Table(title=f"{title}: {len(inv[key])}")
+        table.add_column("name")
+        table.add_column("summary", overflow="fold")
+        for item in inv[key]:
+            table.add_row(item["name"], item["summary"])
+        console.print(table)
     console.print(f"backends: {', '.join(inv['backends'])}")
     console.print(f"ports:    {', '.join(inv['ports'])}")
 
