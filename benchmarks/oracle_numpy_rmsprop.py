@@ -10,12 +10,9 @@ temporaries; the target is a ratio of at most 3x to the in-place version.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
-from oracle_numpy import timeit
-from v0ref import OPTIMIZERS
+from _bench import run
 
 
 def inplace_rmsprop_step(params, grads, vs, lr=1e-2, alpha=0.99, eps=1e-8):
@@ -32,49 +29,12 @@ def inplace_rmsprop_step(params, grads, vs, lr=1e-2, alpha=0.99, eps=1e-8):
         p -= tmp
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--params", type=int, default=10_000_000)
-    ap.add_argument("--tensors", type=int, default=100)
-    ap.add_argument("--repeat", type=int, default=7)
-    args = ap.parse_args()
-    n = args.params // args.tensors
-    rng = np.random.default_rng(0)
-    params = [rng.standard_normal(n, dtype=np.float32) for _ in range(args.tensors)]
-    grads = [rng.standard_normal(n, dtype=np.float32) for _ in range(args.tensors)]
-
-    alg = OPTIMIZERS["rmsprop"]
-    hp = alg.hyper()
-    oracle = {"p": list(params), "s": [alg.init(p, hp) for p in params]}
-
-    def oracle_step():
-        new = [alg.update(p, g, s, hp) for p, g, s in zip(oracle["p"], grads, oracle["s"])]
-        oracle["p"], oracle["s"] = [x[0] for x in new], [x[1] for x in new]
-
-    fast = {"p": [p.copy() for p in params], "v": [np.zeros_like(p) for p in params]}
-    results = {"v0ref oracle (numpy)": timeit(oracle_step, args.repeat),
-               "in-place numpy": timeit(lambda: inplace_rmsprop_step(fast["p"], grads, fast["v"]), args.repeat)}
-    try:
-        import torch
-        torch.set_num_threads(1)   # NumPy's element-wise ops are single-threaded: compare like with like
-        tparams = [torch.tensor(p, requires_grad=True) for p in params]
-        for tp, g in zip(tparams, grads):
-            tp.grad = torch.from_numpy(g)
-        for label, foreach in [("torch.optim.RMSprop (for-loop)", False), ("torch.optim.RMSprop (foreach)", True)]:
-            opt = torch.optim.RMSprop(tparams, lr=1e-2, foreach=foreach)
-            results[label] = timeit(opt.step, args.repeat)
-    except ImportError:
-        pass
-
-    base = results["in-place numpy"]
-    bytes_moved = 20 * args.params   # read p, g, v; write p, v
-    print(f"RMSprop step, {args.params:,} float32 params in {args.tensors} tensors (median of {args.repeat})")
-    print(f"{'implementation':32s} {'ms':>9s} {'GB/s':>7s} {'vs in-place':>12s}")
-    for label, t in results.items():
-        print(f"{label:32s} {t * 1e3:9.2f} {bytes_moved / t / 1e9:7.2f} {t / base:11.2f}x")
-    ratio = results["v0ref oracle (numpy)"] / base
-    print(f"oracle / in-place = {ratio:.2f}x (target <= 3x): {'OK' if ratio <= 3 else 'OVER TARGET'}")
+def inplace(params, grads):
+    vs = [np.zeros_like(p) for p in params]
+    return lambda: inplace_rmsprop_step(params, grads, vs)
 
 
 if __name__ == "__main__":
-    main()
+    run(doc=__doc__, algorithm="rmsprop", title="RMSprop", inplace=inplace, bytes_per_element=20,  # p, g, v in; p, v out
+        torch_variants=[("torch.optim.RMSprop (for-loop)", "RMSprop", {"lr": 1e-2, "foreach": False}),
+                        ("torch.optim.RMSprop (foreach)", "RMSprop", {"lr": 1e-2, "foreach": True})])

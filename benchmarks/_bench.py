@@ -1,0 +1,72 @@
+"""Shared driver of the oracle-vs-in-place benchmarks: same tensors, same gradients, one run.
+
+Every implementation is timed single-threaded (NumPy's element-wise ops are; torch is pinned to
+one thread) as the median of ``--repeat`` steps after a warm-up, and reported in ms, GB/s (from
+the bytes one step must move) and as a ratio to the hand-written in-place NumPy version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from v0ref import OPTIMIZERS
+
+
+def timeit(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run(*, doc: str, algorithm: str, title: str, inplace: Callable[[list, list], Callable[[], None]],
+        torch_variants: Sequence[tuple[str, str, dict]], bytes_per_element: int) -> None:
+    """``inplace(params, grads)`` returns the in-place step; ``torch_variants`` are
+    ``(label, torch.optim class name, kwargs)``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--params", type=int, default=10_000_000)
+    ap.add_argument("--tensors", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args()
+    n = args.params // args.tensors
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal(n, dtype=np.float32) for _ in range(args.tensors)]
+    grads = [rng.standard_normal(n, dtype=np.float32) for _ in range(args.tensors)]
+
+    alg = OPTIMIZERS[algorithm]
+    hp = alg.hyper()
+    oracle = {"p": list(params), "s": [alg.init(p, hp) for p in params]}
+
+    def oracle_step() -> None:
+        new = [alg.update(p, g, s, hp) for p, g, s in zip(oracle["p"], grads, oracle["s"])]
+        oracle["p"], oracle["s"] = [x[0] for x in new], [x[1] for x in new]
+
+    results = {"v0ref oracle (numpy)": timeit(oracle_step, args.repeat),
+               "in-place numpy": timeit(inplace([p.copy() for p in params], grads), args.repeat)}
+    try:
+        import torch
+        torch.set_num_threads(1)
+        tparams = [torch.tensor(p, requires_grad=True) for p in params]
+        for tp, g in zip(tparams, grads):
+            tp.grad = torch.from_numpy(g)
+        for label, cls, kwargs in torch_variants:
+            results[label] = timeit(getattr(torch.optim, cls)(tparams, **kwargs).step, args.repeat)
+    except ImportError:
+        pass
+
+    base = results["in-place numpy"]
+    bytes_moved = bytes_per_element * args.params
+    print(f"{title} step, {args.params:,} float32 params in {args.tensors} tensors (median of {args.repeat})")
+    print(f"{'implementation':32s} {'ms':>9s} {'GB/s':>7s} {'vs in-place':>12s}")
+    for label, t in results.items():
+        print(f"{label:32s} {t * 1e3:9.2f} {bytes_moved / t / 1e9:7.2f} {t / base:11.2f}x")
+    ratio = results["v0ref oracle (numpy)"] / base
+    print(f"oracle / in-place = {ratio:.2f}x (target <= 3x): {'OK' if ratio <= 3 else 'OVER TARGET'}")
