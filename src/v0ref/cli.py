@@ -27,7 +27,7 @@ def _inventory() -> dict[str, Any]:
         algorithms.append({
             "name": name, "family": alg.family, "kind": alg.kind, "summary": alg.summary,
             "state": list(alg.state_names), "v0": list(alg.second_moment), "m0": list(alg.first_moment),
-            "defaults": {k: v for k, v in alg.defaults().items()},
+            "defaults": alg.defaults(),
             "references": [r.target for r in alg.references],
         })
     strategies = [{"name": s.name, "v0": s.formula_v0, "m0": s.formula_m0, "min_ndim": s.min_ndim,

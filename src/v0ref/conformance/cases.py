@@ -19,7 +19,7 @@ import numpy as np
 
 from ..algorithms import OPTIMIZERS
 
-__all__ = ["Case", "SHAPES", "MOMENT_VARIANTS", "cases_for", "gradient_stream", "initial_params"]
+__all__ = ["Case", "SHAPES", "cases_for", "gradient_stream", "initial_params"]
 
 SHAPES: tuple[tuple[int, ...], ...] = ((), (1,), (7,), (3, 5), (4, 3, 3, 3), (0,), (2, 0, 3))
 ZERO_STEP = 3   # the step whose gradient is all zeros
@@ -64,9 +64,6 @@ def _variants(algorithm: str, seed: int) -> list[dict[str, Any]]:
             both.update(m0="random", m0_scale=0.1)
         out.append(both)
     return out
-
-
-MOMENT_VARIANTS = ("zeros", "random-chi2", "data", "random+m0")
 
 
 def cases_for(algorithm: str, dtype: str, *, steps: int = 48, seed: int = 0, full: bool = False) -> Iterator[Case]:
