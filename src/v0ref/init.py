@@ -151,7 +151,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 def xavier_uniform(key, shape, *, gain: float = 1.0, layout: str = "torch", xp=None, dtype=None) -> Array:
     """``U(-a, a)``, ``a = gain·√(6/(fan_in+fan_out))``.
 
-    torch.nn.init.xavier_uniform_; Glorot & Bengio (2010), Eq. 16; Goodfellow et al. Eq. 8.23.
+    ``torch.nn.init.xavier_uniform_``; Glorot & Bengio (2010), Eq. 16; Goodfellow et al. Eq. 8.23.
     """
     key, xp, shape, dtype = _setup(key, shape, xp, dtype)
     gain = _nonneg("gain", gain)
@@ -159,7 +159,7 @@ def xavier_uniform(key, shape, *, gain: float = 1.0, layout: str = "torch", xp=N
 
 
 def xavier_normal(key, shape, *, gain: float = 1.0, layout: str = "torch", xp=None, dtype=None) -> Array:
-    """``N(0, σ²)``, ``σ = gain·√(2/(fan_in+fan_out))`` (plain normal). torch.nn.init.xavier_normal_."""
+    """``N(0, σ²)``, ``σ = gain·√(2/(fan_in+fan_out))`` (plain normal). ``torch.nn.init.xavier_normal_``."""
     key, xp, shape, dtype = _setup(key, shape, xp, dtype)
     gain = _nonneg("gain", gain)
     return _normal(key, shape, gain / math.sqrt(_fan(shape, "fan_avg", layout)), xp, dtype)
@@ -175,7 +175,7 @@ def kaiming_uniform(key, shape, *, a: float = 0.0, mode: str = "fan_in", nonline
                     layout: str = "torch", xp=None, dtype=None) -> Array:
     """``U(-b, b)``, ``b = gain·√(3/fan_mode)``, gain = ``calculate_gain(nonlinearity, a)``.
 
-    torch.nn.init.kaiming_uniform_; He et al. (2015), Eq. 10 (forward) / Eq. 14 (backward, fan_out).
+    ``torch.nn.init.kaiming_uniform_``; He et al. (2015), Eq. 10 (forward) / Eq. 14 (backward, fan_out).
     """
     key, xp, shape, dtype = _setup(key, shape, xp, dtype)
     return _uniform(key, shape, math.sqrt(3.0) * _kaiming_std(shape, a, mode, nonlinearity, layout), xp, dtype)
@@ -183,7 +183,7 @@ def kaiming_uniform(key, shape, *, a: float = 0.0, mode: str = "fan_in", nonline
 
 def kaiming_normal(key, shape, *, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
                    layout: str = "torch", xp=None, dtype=None) -> Array:
-    """``N(0, σ²)``, ``σ = gain/√fan_mode`` (plain normal). torch.nn.init.kaiming_normal_; He et al. (2015) Eq. 10."""
+    """``N(0, σ²)``, ``σ = gain/√fan_mode`` (plain normal). ``torch.nn.init.kaiming_normal_``; He et al. (2015) Eq. 10."""
     key, xp, shape, dtype = _setup(key, shape, xp, dtype)
     return _normal(key, shape, _kaiming_std(shape, a, mode, nonlinearity, layout), xp, dtype)
 
@@ -239,7 +239,7 @@ def glorot_uniform(key, shape, *, gain: float = 1.0, layout: str = "jax", xp=Non
 def glorot_normal(key, shape, *, gain: float = 1.0, layout: str = "jax", xp=None, dtype=None) -> Array:
     """jax.nn.initializers.glorot_normal = variance_scaling(gain², 'fan_avg', 'truncated_normal').
 
-    Truncated at ±2σ, unlike torch's xavier_normal_ (ALGORITHMS §6.3); Glorot & Bengio (2010).
+    Truncated at ±2σ, unlike torch's ``xavier_normal_`` (ALGORITHMS §6.3); Glorot & Bengio (2010).
     """
     return variance_scaling(key, shape, _nonneg("gain", gain) ** 2, "fan_avg", "truncated_normal",
                             layout=layout, xp=xp, dtype=dtype)
@@ -261,7 +261,7 @@ def _qr_orthogonal(xp, a: Array) -> Array:
 
 
 def orthogonal(key, shape, *, gain: float = 1.0, layout: str = "torch", xp=None, dtype=None) -> Array:
-    """(Semi-)orthogonal matrix times ``gain`` — torch.nn.init.orthogonal_ (Saxe et al. 2014).
+    """(Semi-)orthogonal matrix times ``gain`` — ``torch.nn.init.orthogonal_`` (Saxe et al. 2014).
 
     torch layout: flatten to ``(rows=shape[0], cols=numel/rows)``, fill N(0,1), transpose if
     rows < cols, ``Q, R = qr``, ``Q·sign(diag R)``, transpose back, times gain; so rows are
@@ -326,7 +326,7 @@ def sparse(key, shape, k: int = 15, *, scale: float = 1.0, layout: str = "torch"
 
 
 def torch_sparse(key, shape, sparsity: float, *, std: float = 0.01, xp=None, dtype=None) -> Array:
-    """torch.nn.init.sparse_: N(0, std²), then in each column zero ``ceil(sparsity·rows)`` random rows.
+    """``torch.nn.init.sparse_``: N(0, std²), then in each column zero ``ceil(sparsity·rows)`` random rows.
 
     2-D only, shape ``(rows, cols)`` as given (no layout: for a torch Linear ``(out, in)`` a column
     is an input unit's outgoing weights, ALGORITHMS §6.7).  ``sparsity`` in [0, 1].
@@ -347,7 +347,7 @@ def torch_sparse(key, shape, sparsity: float, *, std: float = 0.01, xp=None, dty
 
 
 def eye(key, shape, *, xp=None, dtype=None) -> Array:
-    """Ones on the main diagonal, rectangular allowed: torch.nn.init.eye_ (``torch.eye(*shape)``). ``key`` unused."""
+    """Ones on the main diagonal, rectangular allowed: ``torch.nn.init.eye_`` (``torch.eye(*shape)``). ``key`` unused."""
     key, xp, shape, dtype = _setup(key, shape, xp, dtype)
     if len(shape) != 2:
         raise ValueError(f"shape must be 2-D for eye; got {shape}")
@@ -355,7 +355,7 @@ def eye(key, shape, *, xp=None, dtype=None) -> Array:
 
 
 def dirac(key, shape, *, groups: int = 1, layout: str = "torch", xp=None, dtype=None) -> Array:
-    """Identity-preserving conv kernel: torch.nn.init.dirac_ (3-, 4- or 5-D, ``groups``).
+    """Identity-preserving conv kernel: ``torch.nn.init.dirac_`` (3-, 4- or 5-D, ``groups``).
 
     torch layout ``(out, in, *k)``: ``W[g·opg + d, d, k//2…] = 1`` for every group g and
     ``d < min(opg, in)``, ``opg = out/groups``; zero elsewhere.  jax layout ``(*k, in, out)``:
@@ -388,7 +388,7 @@ def dirac(key, shape, *, groups: int = 1, layout: str = "torch", xp=None, dtype=
 
 
 def constant(key, shape, value: float = 0.0, *, xp=None, dtype=None) -> Array:
-    """Every entry ``value``: torch.nn.init.constant_ / jax.nn.initializers.constant. ``key`` unused."""
+    """Every entry ``value``: ``torch.nn.init.constant_`` / jax.nn.initializers.constant. ``key`` unused."""
     key, xp, shape, dtype = _setup(key, shape, xp, dtype)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"value must be a real number; got {type(value).__name__}")
@@ -396,12 +396,12 @@ def constant(key, shape, value: float = 0.0, *, xp=None, dtype=None) -> Array:
 
 
 def zeros(key, shape, *, xp=None, dtype=None) -> Array:
-    """All zeros (default bias; Martens sparse-init biases): torch zeros_ / jax zeros."""
+    """All zeros (default bias; Martens sparse-init biases): torch ``zeros_`` / jax zeros."""
     return constant(key, shape, 0.0, xp=xp, dtype=dtype)
 
 
 def ones(key, shape, *, xp=None, dtype=None) -> Array:
-    """All ones: torch ones_ / jax ones."""
+    """All ones: torch ``ones_`` / jax ones."""
     return constant(key, shape, 1.0, xp=xp, dtype=dtype)
 
 
@@ -505,7 +505,7 @@ def sigmoid_output_bias(p: Any, *, xp=None, dtype=None) -> Any:
 
 
 class LSUVReport(NamedTuple):
-    """Per layer: rescaling iterations done, output variance after them, whether |var-target| < tol."""
+    """Per layer: rescaling iterations done, output variance after them, whether ``|var - target|`` < tol."""
 
     iterations: tuple[int, ...]
     variances: tuple[float, ...]

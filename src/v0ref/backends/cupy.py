@@ -164,6 +164,8 @@ class Optimizer:
     states : initial oracle states, one per parameter (instead of the moment keywords).
     **hyperparameters : the algorithm's.
 
+    Notes
+    -----
     ``step(params, grads)`` updates ``params`` in place and returns them.
     """
 
