@@ -85,7 +85,7 @@ def _show(name: str) -> None:
     alg = OPTIMIZERS[name]
     console = Console()
     console.rule(f"{alg.name} — {alg.summary}")
-    console.print(alg.doc.strip())
+    console.print(alg.doc.strip(), markup=False)   # docstrings hold [..] that are not rich markup
     table = Table(title="hyperparameters")
     for col in ("name", "default", "torch", "optax", "paper"):
         table.add_column(col)

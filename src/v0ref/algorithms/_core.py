@@ -6,6 +6,11 @@ An algorithm is two pure functions over one parameter array:
 * ``init(param, hp, v0=None, m0=None) -> State`` — a NamedTuple of arrays plus the step count;
 * ``update(param, grad, state, hp) -> (new_param, new_state)`` — out of place, no mutation.
 
+Whole-vector methods (``kind="whole_vector"``: look-ahead NAG, RMSProp+Nesterov, L-BFGS, nonlinear
+CG, Hessian-free) need the loss and its derivatives at other points, so they take the whole
+parameter list and an *objective* (`v0ref.objectives`) instead of one gradient:
+``init(params, hp, v0=None, m0=None)`` and ``update(params, objective, state, hp)``.
+
 Both are written with the Python array API standard (``xp = array_namespace(param)``), so the
 same code runs on numpy, array_api_strict, torch, jax and cupy arrays.
 """
@@ -29,6 +34,7 @@ __all__ = [
 Array = Any
 CONVENTIONS = ("torch", "optax", "paper")
 BIAS_CORRECTIONS = ("standard", "none", "eps_hat")
+KINDS = ("elementwise", "whole_vector")
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,6 +249,7 @@ class Algorithm:
     tolerance_reason: str = ""                                       # ... and why they are needed
 
     def __post_init__(self) -> None:
+        check_choice("kind", self.kind, KINDS)
         if self.tolerance and not self.tolerance_reason:
             raise ValueError(f"{self.name}: a tolerance override needs its reason (tolerance_reason)")
 
@@ -256,7 +263,10 @@ class Algorithm:
         return self.hyper_cls(**kwargs)
 
     def init(self, param: Array, hp: Hyper | None = None, v0: Any = None, m0: Any = None) -> Any:
-        """Initial state for one parameter; ``v0``/``m0`` fill the moment arrays (default zeros)."""
+        """Initial state for one parameter; ``v0``/``m0`` fill the moment arrays (default zeros).
+
+        A ``kind="whole_vector"`` entry takes the whole parameter list instead (and lists ``v0``/
+        ``m0`` aligned with it)."""
         hp = self.hyper() if hp is None else hp
         if v0 is not None and not self.second_moment:
             raise ValueError(f"{self.name} keeps no second-moment state; v0 does not apply")
@@ -265,7 +275,13 @@ class Algorithm:
         return self.init_fn(param, hp, v0=v0, m0=m0)
 
     def update(self, param: Array, grad: Array, state: Any, hp: Hyper) -> tuple[Array, Any]:
-        """One step: ``(new_param, new_state)``; the inputs are not modified."""
+        """One step: ``(new_param, new_state)``; the inputs are not modified.
+
+        For a ``kind="whole_vector"`` entry ``param`` is the parameter list and ``grad`` an
+        objective (`v0ref.objectives` protocol: loss/grad/hvp at any point): the method evaluates
+        what it needs and returns ``(new_params, new_state)``."""
+        if self.kind == "whole_vector":
+            return self.update_fn(param, grad, state, hp)
         if tuple(grad.shape) != tuple(param.shape):
             raise ValueError(f"{self.name}: grad has shape {tuple(grad.shape)} but the parameter "
                              f"has shape {tuple(param.shape)}")

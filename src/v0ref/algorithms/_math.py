@@ -84,3 +84,26 @@ def prepare(param: Array, grad: Array, hp: Any, *, decay_convention: str | None 
     if decay_convention is None:
         return param, g
     return decoupled_decay(param, hp.lr, hp.weight_decay, decay_convention), g
+
+
+def branch(cond: Any, if_true: Any, if_false: Any, *, xp: Any) -> Array:
+    """``if_true()`` where ``cond`` holds, else ``if_false()`` — a step-count branch that traces.
+
+    On the eager path the step count is a Python ``int``, ``cond`` a Python ``bool``, and only the
+    branch taken is evaluated (numpy results are unchanged).  Under ``jax.jit`` the count is a traced
+    integer array: both branches are evaluated and ``xp.where`` selects, so both must stay finite
+    (a NaN in the branch not taken would still reach gradients taken through the optimizer).
+    """
+    if isinstance(cond, bool):
+        return if_true() if cond else if_false()
+    return xp.where(cond, if_true(), if_false())
+
+
+def rectifier(r_of_rho: Any, rho_t: Any, rectify: Any, *, xp: Any) -> Any:
+    r"""RAdam's rectification term ``r_t = r_of_rho(ρ_t)`` (Liu et al. 2020, Alg. 2, line 10) where
+    ``rectify`` holds, 1 elsewhere.  With a traced step count ``r_of_rho`` is evaluated at every
+    step and may be NaN where ``rectify`` is false (ρ_t < 4); ``xp.where`` discards it, and since
+    ρ_t depends on the step count alone, no gradient flows through it."""
+    if isinstance(rectify, bool):
+        return r_of_rho(rho_t) if rectify else 1.0
+    return xp.where(rectify, r_of_rho(rho_t), 1.0)

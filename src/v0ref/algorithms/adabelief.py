@@ -122,17 +122,24 @@ def update(param: Array, grad: Array, state: AdaBeliefState, hp: AdaBeliefHyper)
     c1 = M.bias_correction(b1, t)
     c2 = 1.0 if hp.bias_correction == "none" else M.bias_correction(b2, t)
     rho_inf, rho_t = 2.0 / (1.0 - b2) - 1.0, rho(t, b2)
+    # ρ_t at or below the threshold takes the SGD-like branch: a Python branch on the eager path,
+    # xp.where under a traced step count (_math.branch)
     if conv == PTO:                          # get_rectify_step_size: ε-hat form, ρ_t >= threshold
-        if rho_t < hp.threshold:
-            return param + (-(hp.lr * 1.0 / c1)) * m, new_state
-        r = (c2 * (rho_t - 4) / (rho_inf - 4) * (rho_t - 2) / rho_t * rho_inf / (rho_inf - 2)) ** 0.5
-        return param + (-(hp.lr * r / c1)) * m / (xp.sqrt(d) + hp.eps), new_state
-    if not rho_t > hp.threshold:             # official copy: SGD step on the uncorrected m
-        return param + (-hp.lr) * m, new_state
-    r = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / (rho_inf - 4.0) / (rho_inf - 2.0) / rho_t) ** 0.5
-    if hp.bias_correction == "eps_hat":
-        return param + (-(r * hp.lr * c2 ** 0.5 / c1)) * m / (xp.sqrt(d) + hp.eps), new_state
-    return param + (-(r * hp.lr / c1)) * m / (xp.sqrt(d) / c2 ** 0.5 + hp.eps), new_state
+        rectify = rho_t >= hp.threshold
+        r = M.rectifier(lambda rho_: (c2 * (rho_ - 4) / (rho_inf - 4) * (rho_ - 2) / rho_ * rho_inf
+                                      / (rho_inf - 2)) ** 0.5, rho_t, rectify, xp=xp)
+        return M.branch(rectify, lambda: param + (-(hp.lr * r / c1)) * m / (xp.sqrt(d) + hp.eps),
+                        lambda: param + (-(hp.lr * 1.0 / c1)) * m, xp=xp), new_state
+    rectify = rho_t > hp.threshold           # official copy: SGD step on the uncorrected m otherwise
+    r = M.rectifier(lambda rho_: ((rho_ - 4.0) * (rho_ - 2.0) * rho_inf / (rho_inf - 4.0) / (rho_inf - 2.0)
+                                  / rho_) ** 0.5, rho_t, rectify, xp=xp)
+
+    def rectified() -> Array:
+        if hp.bias_correction == "eps_hat":
+            return param + (-(r * hp.lr * c2 ** 0.5 / c1)) * m / (xp.sqrt(d) + hp.eps)
+        return param + (-(r * hp.lr / c1)) * m / (xp.sqrt(d) / c2 ** 0.5 + hp.eps)
+
+    return M.branch(rectify, rectified, lambda: param + (-hp.lr) * m, xp=xp), new_state
 
 
 def _pto_kwargs(hp: AdaBeliefHyper) -> dict:

@@ -68,13 +68,17 @@ def update(param: Array, grad: Array, state: RAdamState, hp: RAdamHyper) -> tupl
     rho_inf = 2.0 / (1.0 - b2) - 1.0
     rho_t = rho(t, b2)
     rectify = rho_t >= hp.threshold if conv == "optax" else rho_t > hp.threshold
-    if not rectify:
-        return param + (-1.0) * (m_hat * hp.lr), new_state
-    r = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)) ** 0.5
-    if conv == "optax" and hp.bias_correction != "eps_hat":
-        return param + (-hp.lr) * (r * m_hat / (xp.sqrt(v / c2 + hp.eps_root) + hp.eps)), new_state
-    adaptive_lr = c2 ** 0.5 / (xp.sqrt(v + hp.eps_root * c2) + hp.eps)
-    return param + (-1.0) * (m_hat * hp.lr * adaptive_lr * r), new_state
+    r = M.rectifier(lambda rho_: ((rho_ - 4.0) * (rho_ - 2.0) * rho_inf
+                                  / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_)) ** 0.5, rho_t, rectify, xp=xp)
+
+    def rectified() -> Array:
+        if conv == "optax" and hp.bias_correction != "eps_hat":
+            return param + (-hp.lr) * (r * m_hat / (xp.sqrt(v / c2 + hp.eps_root) + hp.eps))
+        adaptive_lr = c2 ** 0.5 / (xp.sqrt(v + hp.eps_root * c2) + hp.eps)
+        return param + (-1.0) * (m_hat * hp.lr * adaptive_lr * r)
+
+    # ρ_t ≤ threshold: the un-rectified momentum step (a Python branch, or xp.where under a tracer)
+    return M.branch(rectify, rectified, lambda: param + (-1.0) * (m_hat * hp.lr), xp=xp), new_state
 
 
 register(Algorithm(

@@ -2,7 +2,9 @@
 
 This is the NumPy port (and the port for ``array_api_strict``): no second copy of the math,
 just the bookkeeping — one state per parameter, moment initialization from the strategy
-keywords, ``step(params, grads) -> params``, and a plain ``state_dict``.
+keywords, ``step(params, grads) -> params``, and a plain ``state_dict``.  Whole-vector entries
+(``alg.kind == "whole_vector"``: L-BFGS, CG, HF, look-ahead NAG, RMSProp+Nesterov) keep one state
+for the whole parameter list and step with an objective: ``step(params, objective) -> params``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,17 @@ class Optimizer:
     >>> params = opt.step(params, [np.ones((2, 3)), np.ones(3)])
     >>> bool(params[0][0, 0] > 0.9), round(float(params[1][0]), 6)   # 1-D bias: v0 = 0, sign step
     (True, -0.1)
+
+    A whole-vector method steps with an objective (`v0ref.objectives`) instead of gradients:
+
+    >>> from v0ref.objectives import Rosenbrock
+    >>> f = Rosenbrock(n=2)
+    >>> opt = v0ref.optimizer("lbfgs", f.x0(), line_search_fn="strong_wolfe", tolerance_change=1e-15)
+    >>> x = f.x0()
+    >>> for _ in range(10):
+    ...     x = opt.step(x, f)
+    >>> bool(np.allclose(x[0], 1.0))
+    True
     """
 
     def __init__(self, name: str, params: Sequence[Array], *, v0: Any = None, v0_scale: float = 1.0,
@@ -56,12 +69,33 @@ class Optimizer:
         self.hyper = self.algorithm.hyper(**hyperparameters)
         params = list(params)
         common = dict(key=key, stats=grad_stats, min_ndim=v0_min_ndim, layout=fan_layout)
-        v0s = moments.resolve("v0", v0, params, scale=v0_scale, **common) or [None] * len(params)
-        m0s = moments.resolve("m0", m0, params, scale=m0_scale, **common) or [None] * len(params)
+        v0s = moments.resolve("v0", v0, params, scale=v0_scale, **common)
+        m0s = moments.resolve("m0", m0, params, scale=m0_scale, **common)
+        if self.whole_vector:       # one state for the whole list
+            self.states = [self.algorithm.init(params, self.hyper, v0=v0s, m0=m0s)]
+            self.n_params = len(params)
+            return
+        v0s, m0s = v0s or [None] * len(params), m0s or [None] * len(params)
         self.states = [self.algorithm.init(p, self.hyper, v0=v, m0=m) for p, v, m in zip(params, v0s, m0s)]
+        self.n_params = len(params)
 
-    def step(self, params: Sequence[Array], grads: Sequence[Array]) -> list[Array]:
-        """One update of every parameter; returns the new parameters (the inputs are untouched)."""
+    @property
+    def whole_vector(self) -> bool:
+        return self.algorithm.kind == "whole_vector"
+
+    def step(self, params: Sequence[Array], grads: Any) -> list[Array]:
+        """One update of every parameter; returns the new parameters (the inputs are untouched).
+
+        For a whole-vector method ``grads`` is the objective (loss/grad/hvp at any point)."""
+        if self.whole_vector:
+            params = list(params)
+            if len(params) != self.n_params:
+                raise ValueError(f"expected {self.n_params} params; got {len(params)}")
+            if isinstance(grads, Sequence) or hasattr(grads, "shape"):
+                raise TypeError(f"{self.algorithm.name} is a whole-vector method: step(params, objective) takes an "
+                                "objective (v0ref.objectives protocol), not a list of gradients")
+            new_params, self.states[0] = self.algorithm.update(params, grads, self.states[0], self.hyper)
+            return new_params
         params, grads = list(params), list(grads)
         if len(params) != len(self.states) or len(grads) != len(self.states):
             raise ValueError(f"expected {len(self.states)} params and grads; got {len(params)} and {len(grads)}")
@@ -96,9 +130,19 @@ class OracleRun:
     """The oracle as a `v0ref.backends.PortRun`: the registry's ``update`` on ``xp`` arrays."""
 
     def __init__(self, algorithm: str, hyper: Mapping[str, Any], params: Sequence[Any], xp: Any, *,
-                 states: Sequence[Mapping[str, Any]] | None = None, moments: Mapping[str, Any] | None = None):
+                 states: Sequence[Mapping[str, Any]] | None = None, moments: Mapping[str, Any] | None = None,
+                 objective: Any = None):
         self.xp = xp
         self.params = [xp.asarray(p) for p in params]
+        self.objective = objective
+        if OPTIMIZERS[algorithm].kind == "whole_vector":
+            if objective is None:
+                raise TypeError(f"{algorithm} is a whole-vector method: open it with objective=...")
+            if states:
+                raise ValueError(f"{algorithm}: whole-vector runs start from moments, not from exported states")
+            opt = Optimizer(algorithm, self.params, **dict(hyper), **dict(moments or {}))
+            self.algorithm, self.hyper, self.states = opt.algorithm, opt.hyper, opt.states
+            return
         if states is not None:
             self.algorithm = OPTIMIZERS[algorithm]
             self.hyper = self.algorithm.hyper(**hyper)
@@ -111,12 +155,20 @@ class OracleRun:
     def _from_numpy(self, value: Any) -> Any:
         return self.xp.asarray(value) if isinstance(value, np.ndarray) else value
 
-    def step(self, grads: Sequence[Any]) -> None:
+    def step(self, grads: Sequence[Any] | None) -> None:
+        if self.algorithm.kind == "whole_vector":       # step(None): the objective is the gradient source
+            if grads is not None:
+                raise TypeError(f"{self.algorithm.name}: a whole-vector run steps with step(None)")
+            self.params, self.states[0] = self.algorithm.update(self.params, self.objective, self.states[0],
+                                                                self.hyper)
+            return
         for i, g in enumerate(grads):
             self.params[i], self.states[i] = self.algorithm.update(self.params[i], self.xp.asarray(g),
                                                                    self.states[i], self.hyper)
 
     def export(self) -> tuple[list[Any], list[dict[str, Any]]]:
+        if self.algorithm.kind == "whole_vector":
+            return [_to_numpy(p) for p in self.params], []
         to_np = lambda v: _to_numpy(v) if hasattr(v, "shape") else v  # noqa: E731
         return ([_to_numpy(p) for p in self.params],
                 [{k: to_np(v) for k, v in s._asdict().items()} for s in self.states])
@@ -143,9 +195,11 @@ class _OraclePort:
         return Optimizer(name, params, **kwargs)
 
     def open(self, algorithm: str, hyper: Mapping[str, Any], params: Sequence[Any], *,
-             states: Sequence[Mapping[str, Any]] | None = None, moments: Mapping[str, Any] | None = None) -> OracleRun:
+             states: Sequence[Mapping[str, Any]] | None = None, moments: Mapping[str, Any] | None = None,
+             objective: Any = None) -> OracleRun:
         from .._backend import namespace
-        return OracleRun(algorithm, hyper, params, namespace(self.name), states=states, moments=moments)
+        return OracleRun(algorithm, hyper, params, namespace(self.name), states=states, moments=moments,
+                         objective=objective)
 
 
 PORT = _OraclePort("numpy")

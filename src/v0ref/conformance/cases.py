@@ -6,6 +6,11 @@ convention and flag) crossed with the moment-init variants its state admits (zer
 over one parameter list that holds every shape the edge-case rules name (0-d, 1, odd sizes,
 conv-like 4-d, empty).  Gradients come from a seeded stream whose per-coordinate magnitudes span
 1e-4..10 (so ε placement matters) and which contains an all-zero step (state must still advance).
+
+Whole-vector entries (``kind="whole_vector"``) take their gradients from an objective
+(`v0ref.objectives`) at the points they choose, so their cases name one (`WHOLE_VECTOR_OBJECTIVES`:
+small, smooth problems per method, taken in turn over the entry's hyperparameter sets); the
+parameters are the objective's start point and ``steps`` is `WHOLE_VECTOR_STEPS`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,26 @@ __all__ = ["Case", "SHAPES", "cases_for", "gradient_stream", "initial_params"]
 SHAPES: tuple[tuple[int, ...], ...] = ((), (1,), (7,), (3, 5), (4, 3, 3, 3), (0,), (2, 0, 3))
 ZERO_STEP = 3   # the step whose gradient is all zeros
 
+# whole-vector entries: (objective name, constructor keywords) taken in turn over the entry's cases
+WHOLE_VECTOR_OBJECTIVES: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
+    "lbfgs": (("logistic_regression", {"n_samples": 32, "n_features": 4}), ("rosenbrock", {"n": 4}),
+              ("quadratic", {"n": 6, "cond": 10.0, "shapes": ((2,), (2, 2))})),
+    # not the quadratic: CG solves it in n = 6 iterations, and every later step line-searches on
+    # round-off gradients, which compares noise (tests/test_whole_vector.py covers the quadratic)
+    "cg": (("beale", {}), ("logistic_regression", {"n_samples": 32, "n_features": 4}), ("rosenbrock", {"n": 4})),
+    # the MLP takes the defaults and the case without line search; Hessian curvature (indefinite on
+    # the MLP: CG's negative-curvature exits make the run chaotic) and the unpreconditioned case
+    # (20 CG iterations on an ill-conditioned GN matrix flip the backtracking choice) run on the
+    # convex logistic regression
+    "hessian_free": (("mlp", {"sizes": (3, 5, 2), "n_samples": 16}),
+                     ("logistic_regression", {"n_samples": 32, "n_features": 4}),
+                     ("logistic_regression", {"n_samples": 32, "n_features": 4})),
+    "nag_lookahead": (("softmax_regression", {"n_samples": 32}), ("rosenbrock", {"n": 4})),
+    "rmsprop_nesterov": (("softmax_regression", {"n_samples": 32}), ("rosenbrock", {"n": 4})),
+}
+DEFAULT_WHOLE_VECTOR_OBJECTIVES = (("quadratic", {"n": 6, "cond": 10.0}), ("rosenbrock", {"n": 4}))
+WHOLE_VECTOR_STEPS = 12
+
 
 @dataclass(frozen=True)
 class Case:
@@ -37,17 +62,28 @@ class Case:
     steps: int = 48
     seed: int = 0
     shapes: tuple[tuple[int, ...], ...] = SHAPES
+    objective: str = ""                                        # whole-vector cases: the gradient source
+    objective_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         hyper = ",".join(f"{k}={v}" for k, v in self.hyper.items()) or "defaults"
         init = ",".join(f"{k}={v}" for k, v in self.moments.items() if k in ("v0", "m0")) or "zeros"
-        return f"{self.algorithm}[{hyper}][{init}][{self.dtype}]"
+        where = f"[{self.objective}]" if self.objective else ""
+        return f"{self.algorithm}[{hyper}][{init}]{where}[{self.dtype}]"
+
+    def make_objective(self) -> Any:
+        """The case's objective (whole-vector cases), built afresh."""
+        from ..objectives import OBJECTIVES
+        return OBJECTIVES[self.objective](**dict(self.objective_kwargs))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"algorithm": self.algorithm, "hyper": dict(self.hyper), "moments": dict(self.moments),
-                "dtype": self.dtype, "steps": self.steps, "seed": self.seed,
-                "shapes": [list(s) for s in self.shapes]}
+        out = {"algorithm": self.algorithm, "hyper": dict(self.hyper), "moments": dict(self.moments),
+               "dtype": self.dtype, "steps": self.steps, "seed": self.seed,
+               "shapes": [list(s) for s in self.shapes]}
+        if self.objective:
+            out.update(objective=self.objective, objective_kwargs=dict(self.objective_kwargs))
+        return out
 
 
 def _variants(algorithm: str, seed: int) -> list[dict[str, Any]]:
@@ -76,14 +112,43 @@ def cases_for(algorithm: str, dtype: str, *, steps: int = 48, seed: int = 0, ful
     alg = OPTIMIZERS[algorithm]
     base = zlib.crc32(f"{algorithm}:{seed}".encode())
     variants = _variants(algorithm, base)
+    if alg.kind == "whole_vector":
+        yield from _whole_vector_cases(alg, dtype, variants, base, full)
+        return
     for i, hyper in enumerate(alg.cases):
         chosen = variants if (full or i == 0) else [variants[i % len(variants)]]
         for j, moments in enumerate(chosen):
             yield Case(algorithm, dict(hyper), dict(moments), dtype, steps, (base + 7919 * i + j) % 2**31)
 
 
+def _whole_vector_cases(alg: Any, dtype: str, variants: list[dict[str, Any]], base: int,
+                        full: bool) -> Iterator[Case]:
+    objectives = WHOLE_VECTOR_OBJECTIVES.get(alg.name, DEFAULT_WHOLE_VECTOR_OBJECTIVES)
+    from ..objectives import OBJECTIVES
+    for i, hyper in enumerate(alg.cases):
+        name, kwargs = objectives[i % len(objectives)]
+        shapes = OBJECTIVES[name](**kwargs).shapes
+        chosen = variants if (full or i == 0) else [variants[i % len(variants)]]
+        for j, moments in enumerate(chosen):
+            yield Case(alg.name, dict(hyper), dict(moments), dtype, WHOLE_VECTOR_STEPS,
+                       (base + 7919 * i + j) % 2**31, shapes, name, dict(kwargs))
+
+
+def with_objective(case: Case) -> Case:
+    """A whole-vector case built without an objective gets its algorithm's first one."""
+    if case.objective:
+        return case
+    from dataclasses import replace
+    from ..objectives import OBJECTIVES
+    name, kwargs = WHOLE_VECTOR_OBJECTIVES.get(case.algorithm, DEFAULT_WHOLE_VECTOR_OBJECTIVES)[0]
+    return replace(case, objective=name, objective_kwargs=dict(kwargs), shapes=OBJECTIVES[name](**kwargs).shapes)
+
+
 def initial_params(case: Case) -> list[np.ndarray]:
-    """Parameters of the case, already rounded to its dtype (every run starts from these values)."""
+    """Parameters of the case, already rounded to its dtype (every run starts from these values;
+    a whole-vector case starts at its objective's ``x0``)."""
+    if case.objective:
+        return [np.asarray(p) for p in case.make_objective().x0(dtype=case.dtype)]
     rng = np.random.default_rng(case.seed)
     return [(0.5 * rng.standard_normal(s)).astype(case.dtype) for s in case.shapes]
 

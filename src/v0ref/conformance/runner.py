@@ -26,6 +26,19 @@ algorithm amplifies, e.g. through cancellation),
 
 Non-finite values must match the oracle's exactly (NaN where it has NaN).  Per-algorithm
 tolerance overrides live in the registry entry (``Algorithm.tolerance``) with their reason.
+
+Whole-vector entries (L-BFGS, CG, HF, look-ahead NAG, RMSProp+Nesterov) choose where they evaluate
+the case's objective, so there is no gradient stream to re-sync with and their state is the
+method's own: the port is opened with ``objective=`` and stepped with ``step(None)``, and only
+(1) the start point and (3) the free-running parameters **and the loss** at them are compared,
+under the same rule.  These methods take discrete decisions (line-search branches, CG stopping,
+iterate backtracking, restarts) that a last-bit difference can flip, and their objective
+evaluations are reductions whose rounding depends on the summation order.  So their own
+sensitivity is measured twice and the larger counts: ``E_low`` is the error of the oracle run in
+float32 **or** of the oracle run in the case's dtype from a start moved by one ulp on an objective
+whose every result is jittered by a few ulps (seeded; `_Jittered`) — the rounding a correct
+implementation with another summation order produces.  A port whose arithmetic merely rounds
+differently stays within what the algorithm itself does to such last-bit changes.
 """
 
 from __future__ import annotations
@@ -255,6 +268,8 @@ def _fail(result: CaseResult, failure: Failure | None) -> bool:
 
 
 def _run(port: Any, case: Case, tol: Tolerance, result: CaseResult) -> None:
+    if OPTIMIZERS[case.algorithm].kind == "whole_vector":
+        return _run_whole_vector(port, case, tol, result)
     dtype, low = case.dtype, _low_dtype(case.dtype)
     cmp, cmp_low = _Compare(dtype), _Compare(low)
     params = initial_params(case)                        # already rounded to dtype
@@ -343,3 +358,92 @@ def _free_errors(cmp: _Compare, low, ref, start, magnitudes) -> dict[tuple[str, 
         for i, e in cmp.per_tensor_max(x, r, s, mag).items():
             out[(name, i)] = e
     return out
+
+
+# ------------------------------------------------------------------------------ whole-vector runs
+
+class _Jittered:
+    """An objective whose losses and derivatives are moved by up to ``ulps`` ulps of their dtype
+    (seeded, per element): a model of the same math summed in another order."""
+
+    _JITTERED = ("loss", "grad", "value_and_grad", "hvp", "gnvp", "fisher_diag")
+
+    def __init__(self, objective: Any, seed: int, ulps: float = 2.0):
+        self._objective, self._rng, self._ulps = objective, np.random.default_rng(seed), ulps
+
+    def _jitter(self, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._jitter(v) for v in value)
+        a = np.asarray(value)
+        if not np.issubdtype(a.dtype, np.floating):
+            return value
+        u = self._rng.uniform(-self._ulps, self._ulps, size=a.shape)
+        return (a * (1 + np.finfo(a.dtype).eps * u)).astype(a.dtype)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._objective, name)
+        if name not in self._JITTERED:
+            return attr
+        return lambda *args, **kwargs: self._jitter(attr(*args, **kwargs))
+
+
+def _loss_export(objective: Any, export) -> tuple[list[np.ndarray], list]:
+    """The loss at an export's parameters, evaluated in float64, as a one-tensor export."""
+    params = [np.asarray(p, dtype=np.float64) for p in export[0]]
+    return [np.asarray(float(objective.loss(params)))], []
+
+
+def _run_whole_vector(port: Any, case: Case, tol: Tolerance, result: CaseResult) -> None:
+    from .._backend import namespace
+    from .cases import with_objective
+    case = with_objective(case)
+    dtype, low = case.dtype, _low_dtype(case.dtype)
+    cmp, cmp_low = _Compare(dtype), _Compare(low)
+    objective = case.make_objective()
+    params = initial_params(case)
+    moments = _moments_for(case, params)
+    xp = namespace("numpy")
+    oracle64 = OracleRun(case.algorithm, case.hyper, [p.astype(np.float64) for p in params], xp,
+                         moments=moments, objective=objective)
+    oracle_low = OracleRun(case.algorithm, case.hyper, [p.astype(low) for p in params], xp,
+                           moments=moments, objective=objective)
+    nudged = [np.nextafter(p, np.asarray(np.inf, dtype=p.dtype)) for p in params]   # one ulp up
+    oracle_nudged = OracleRun(case.algorithm, case.hyper, nudged, xp, moments=moments,
+                              objective=_Jittered(objective, case.seed))
+    start64 = oracle64.export()
+    start_loss = _loss_export(objective, start64)
+
+    run = port.open(case.algorithm, case.hyper, params, moments=moments, objective=objective)
+    own = run.export()
+    init_bound = lambda name, i: tol.step_ulps  # noqa: E731
+    _, failure = _compare_all(cmp, (own[0], []), (params, []), (params, []), init_bound, 0, "init")
+    if _fail(result, failure):
+        return
+
+    mags = [np.abs(np.asarray(p, dtype=np.float64)) for p in start64[0]]
+    loss_mag = [np.abs(start_loss[0][0])]
+    for t in range(1, case.steps + 1):
+        oracle64.step(None)
+        oracle_low.step(None)
+        oracle_nudged.step(None)
+        run.step(None)
+        ref, low_x, port_x = oracle64.export(), oracle_low.export(), run.export()
+        nudged_x = oracle_nudged.export()
+        mags = [np.maximum(m, np.abs(np.asarray(r, dtype=np.float64))) for m, r in zip(mags, ref[0])]
+        floor = tol.floor * math.sqrt(t)
+        for field, conv in (("param", lambda e: (list(e[0]), [])), ("loss", lambda e: _loss_export(objective, e))):
+            r, lo, px, nu = conv(ref), conv(low_x), conv(port_x), conv(nudged_x)
+            start = (start64[0], []) if field == "param" else start_loss
+            if field == "loss":
+                loss_mag = [np.maximum(loss_mag[0], np.abs(r[0][0]))]
+            magnitude = {"param": mags if field == "param" else loss_mag}
+            own_err = cmp_low.per_tensor_max(lo[0], r[0], start[0], magnitude["param"])
+            for i, e in cmp.per_tensor_max(nu[0], r[0], start[0], magnitude["param"]).items():
+                own_err[i] = max(own_err.get(i, 0.0), e)
+            bound_fn = lambda name, i: tol.k * own_err.get(i, 0.0) + floor  # noqa: E731
+            ratio, failure = _compare_all(cmp, px, r, start, bound_fn, t, "free-running", magnitude)
+            if failure is not None:
+                failure.field = field
+            result.free_ratio = max(result.free_ratio, ratio)
+            if _fail(result, failure):
+                return
