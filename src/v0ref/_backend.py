@@ -57,6 +57,9 @@ class use:
     def __init__(self, name: str):
         _check_name(name)
         namespace(name)  # fail early if the framework is missing
+        if name == "cupy":   # ... or, for CuPy, the GPU
+            from .backends.cupy import _cupy
+            _cupy()
         self._previous = get_backend()
         self.name = name
         _state.name = name
@@ -85,4 +88,5 @@ def namespace(xp: Any = None) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(f"backend {xp!r} needs {module.split('.')[0]!r}, which is not installed") from exc
+        framework = {"torch": "torch", "jax": "jax", "cupy": "cupy"}.get(xp, module.split(".")[0])
+        raise ImportError(f"backend {xp!r} needs {framework!r}, which is not installed") from exc

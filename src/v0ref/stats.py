@@ -80,6 +80,29 @@ class GradStats:
         self._mean = [_float64(array_namespace(p).zeros_like(p)) for p in params]
         self._m2 = list(self._mean)
 
+    @classmethod
+    def from_moments(cls, count: int, mean: Sequence[Array], m2: Sequence[Array], *, mode: str = "minibatch",
+                     batch_size: int | None = None, data_size: int = 5000) -> "GradStats":
+        """Statistics already reduced elsewhere (a fused or distributed pass): ``count`` observations
+        with per-coordinate ``mean`` and sum of squared deviations ``m2`` (Welford's M2), float64.
+
+        >>> import numpy as np
+        >>> s = GradStats.from_moments(4, [np.array([1.0])], [np.array([8.0])], batch_size=2)
+        >>> float(s.var[0][0]), s.samples
+        (2.0, 8)
+        """
+        mean, m2 = list(mean), list(m2)
+        if len(mean) != len(m2):
+            raise ValueError(f"mean and m2 must have one array per parameter; got {len(mean)} and {len(m2)}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"count must be an int >= 0; got {count!r}")
+        for i, (a, b) in enumerate(zip(mean, m2)):
+            if tuple(a.shape) != tuple(b.shape):
+                raise ValueError(f"mean[{i}] has shape {tuple(a.shape)} but m2[{i}] has {tuple(b.shape)}")
+        stats = cls(mean, mode=mode, batch_size=batch_size, data_size=data_size)
+        stats.count, stats._mean, stats._m2 = count, [_float64(a) for a in mean], [_float64(b) for b in m2]
+        return stats
+
     # ------------------------------------------------------------------ feeding
     def _check(self, grads: Sequence[Array], batched: bool) -> list[Array]:
         grads = list(grads)

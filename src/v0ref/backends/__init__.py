@@ -13,12 +13,14 @@ group ``"v0ref.ports"``::
     [project.entry-points."v0ref.ports"]
     myport = "mypkg.port:PORT"
 
-Ports are loaded lazily, so listing them imports no framework.
+Ports are loaded lazily, so listing them imports no framework (except CuPy, where one is
+installed: whether a GPU is present decides whether its port is listed).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
@@ -29,6 +31,16 @@ __all__ = ["Port", "PortRun", "available_ports", "get_port"]
 _BUILTIN: dict[str, str] = {
     "numpy": "v0ref.backends.numpy:PORT",
     "array_api_strict": "v0ref.backends.numpy:STRICT_PORT",
+    "torch": "v0ref.backends.torch:PORT",
+    "jax": "v0ref.backends.jax:PORT",
+    "cupy": "v0ref.backends.cupy:PORT",
+}
+# built-in ports that need a framework: listed as available only where it is installed
+_REQUIRES: dict[str, tuple[str, ...]] = {
+    "array_api_strict": ("array_api_strict",),
+    "torch": ("torch",),
+    "jax": ("jax", "optax"),
+    "cupy": ("cupy",),
 }
 
 
@@ -73,15 +85,24 @@ class Port(Protocol):
              moments: Mapping[str, Any] | None = None) -> PortRun: ...
 
 
+def _installed(name: str) -> bool:
+    if not all(importlib.util.find_spec(mod) is not None for mod in _REQUIRES.get(name, ())):
+        return False
+    if name == "cupy":   # cupy installed is not enough: it needs a CUDA device
+        return importlib.import_module("v0ref.backends.cupy").available()
+    return True
+
+
 def _targets() -> dict[str, str]:
-    targets = dict(_BUILTIN)
+    targets = {name: target for name, target in _BUILTIN.items() if _installed(name)}
     for ep in entry_points(group="v0ref.ports"):
         targets.setdefault(ep.name, ep.value)
     return targets
 
 
 def available_ports() -> tuple[str, ...]:
-    """Names of the ports v0ref knows of (built in or registered through entry points)."""
+    """Names of the installed ports: built-in ones whose framework is importable, and those
+    registered through entry points."""
     return tuple(sorted(_targets()))
 
 
