@@ -1,0 +1,813 @@
+r"""The PyTorch port: one ``torch.optim.Optimizer`` subclass per registry entry, with v0/m0 init.
+
+Every class (``Adam``, ``AdamW``, ``AMSGrad``, ``Adamax``, ``NAdam``, ``RAdam``, ``SGD``, ``SignSGD``,
+``Signum``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``AdaBound``, ``AMSBound``, ``AdaBelief``,
+``Yogi``, and one for any entry added to ``v0ref.OPTIMIZERS`` later) is generated from its registry
+entry: the constructor takes the entry's hyperparameters with the names and defaults of
+torch.optim (``lr``, ``betas``, ``eps``, ``weight_decay``, ``maximize``, ``momentum``, ...), the
+moment-init keywords of every v0ref optimizer and torch's path flags::
+
+    Adam(params, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
+         maximize=False, bias_correction="standard", convention="torch", ...,
+         v0=None, v0_scale=1.0, m0=None, m0_scale=1.0, v0_min_ndim=None, key=None,
+         grad_stats=None, fan_layout="torch", loss_fn=None, batches=None, model=None,
+         data_options=None, foreach=None, fused=None, impl=None,
+         differentiable=False, capturable=False)
+
+``v0``/``m0`` take what `v0ref.moments.resolve` takes (``None``, a strategy name, a number, a list
+of tensors, a callable ``params -> list``); the state is filled at construction, so
+``state_dict()`` carries v0 from the start.  ``v0="data"`` with ``model=``, ``loss_fn=`` and
+``batches=`` computes the paper's Eq. 10 v0 with `data_v0` (or pass ``grad_stats=``).
+
+**State** uses torch's names where torch has the method (``step``, ``exp_avg``, ``exp_avg_sq``,
+``max_exp_avg_sq``, ``square_avg``, ``acc_delta``, ``sum``, ``momentum_buffer``, ``grad_avg``,
+``exp_inf``, ``mu_product``), else pytorch_optimizer's (``exp_avg_var`` ...), else the oracle's:
+the registry's ``Reference.state`` maps give them.  ``step`` is a 0-d float32 tensor as in torch;
+scalar state (NAdam's ``mu_product``) a 0-d float64 tensor.  A torch.optim checkpoint loads into
+the v0ref class and back.
+
+**Paths** (every one checked against the oracle by the conformance harness):
+
+* ``"oracle"`` — the registry's ``update`` on each tensor (through array-api-compat), results copied
+  into the parameter and state in place: the readable reference path (``foreach=False``);
+* ``"oracle-foreach"`` — the same ``update`` run once over the whole list of tensors with
+  ``torch._foreach_*`` operations (`v0ref.backends._torch_foreach`), bit-identical to ``"oracle"``;
+* ``"oracle-compiled"`` — the same ``update`` recorded once by `v0ref.backends._codegen` (expression
+  DAG, host scalar program, guards such as RAdam's rectification or SGD's empty momentum buffer)
+  and compiled with the system C compiler into one multi-tensor kernel
+  (`v0ref.backends._cpu_kernels`): a single call per step updates every CPU tensor of a group in
+  place (float32/float64, complex as the real view), bit-identical to ``"oracle"``; it needs a C
+  compiler and the tensors on the CPU;
+* ``"torch-fused"`` / ``"torch-foreach"`` / ``"torch-forloop"`` — torch.optim's own kernels, used
+  where a registry ``Reference`` to torch applies to the hyperparameters (the registry's tests
+  prove torch computes exactly the oracle's algorithm then, v0/m0 being just the state torch
+  reads): Adam, AdamW, AMSGrad, SGD and Adagrad have fused CPU kernels; RMSprop, Adadelta, Adamax,
+  NAdam and RAdam torch's for-loop and foreach code.
+
+Default (``foreach=None, fused=None``): ``"torch-fused"`` where available, else
+``"oracle-compiled"`` for CPU float32/float64 parameters when a C compiler is present, else
+``"torch-forloop"`` where torch has the algorithm under the chosen convention, else
+``"oracle-foreach"`` (see ``benchmarks/torch_step.py`` for the measurements behind the choice).
+Should a kernel fail to build, the step falls back to ``"oracle-foreach"`` with a warning.
+``fused=True`` demands the fused kernel (a ``ValueError`` where there is none), ``foreach=True``
+a foreach path (torch's or the oracle's), ``foreach=False`` the oracle path; ``impl=`` names one.
+
+Parameters without a gradient are skipped; sparse gradients raise ``ValueError``; complex
+parameters are optimized as their real view (``torch.view_as_real``), as torch does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import inspect
+import numbers
+import operator
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import moments as _moments
+from ..algorithms import OPTIMIZERS
+from ..algorithms._core import Algorithm, Reference
+from . import _codegen, _cpu_kernels
+from ._torch_foreach import TensorList
+
+__all__ = ["V0Optimizer", "ScheduleLR", "PORT", "TorchPort", "optimizer_class", "data_v0", "IMPLS"]
+
+IMPLS = ("oracle", "oracle-foreach", "oracle-compiled", "torch-forloop", "torch-foreach", "torch-fused")
+_CLASS_NAMES = {
+    "adam": "Adam", "adamw": "AdamW", "amsgrad": "AMSGrad", "adamax": "Adamax", "nadam": "NAdam",
+    "radam": "RAdam", "sgd": "SGD", "signsgd": "SignSGD", "signum": "Signum", "adagrad": "Adagrad",
+    "rmsprop": "RMSprop", "adadelta": "Adadelta", "adabound": "AdaBound", "amsbound": "AMSBound",
+    "adabelief": "AdaBelief", "yogi": "Yogi", "nag_lookahead": "NAGLookahead",
+    "rmsprop_nesterov": "RMSpropNesterov", "lbfgs": "LBFGS", "cg": "CG", "hessian_free": "HessianFree",
+}
+_FUSED_TARGETS = ("torch.optim.Adam", "torch.optim.AdamW", "torch.optim.SGD", "torch.optim.Adagrad")
+_FLAGS = ("foreach", "fused", "impl", "differentiable", "capturable")
+_SCALAR_DTYPE = torch.float64          # scalar state (NAdam's mu_product): the oracle keeps a Python float
+_COMPILED_MODES = {torch.float32: "float32", torch.float64: "float64",      # param dtype -> kernel mode
+                   torch.complex64: "float32", torch.complex128: "float64"}
+_KERNEL_SETS: dict[str, _codegen.KernelSet] = {}      # algorithm name -> its recorded traces
+_KERNEL_FAILURES: dict[tuple, str] = {}              # (algorithm, structure, mode) -> why no kernel
+
+
+def _class_name(name: str) -> str:
+    return _CLASS_NAMES.get(name) or "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def _torch_references(alg: Algorithm) -> tuple[Reference, ...]:
+    return tuple(r for r in alg.references if r.framework == "torch")
+
+
+def _state_map(alg: Algorithm) -> dict[str, str]:
+    """Oracle state name -> torch state key: torch's names where torch has the method, else
+    pytorch_optimizer's, else the oracle's own."""
+    names = {n: n for n in alg.state_names}
+    for framework in ("pytorch_optimizer", "torch"):          # torch wins
+        for ref in alg.references:
+            if ref.framework == framework:
+                names.update({k: v for k, v in ref.state.items() if k in names and v})
+    return names
+
+
+def _resolve_target(target: str) -> type:
+    module, _, attr = target.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _real(t: torch.Tensor) -> torch.Tensor:
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+def _hyper_fields(alg: Algorithm) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(alg.hyper_cls)]
+
+
+# -------------------------------------------------------------------------------------------------
+# the optimizer base class
+# -------------------------------------------------------------------------------------------------
+
+class V0Optimizer(torch.optim.Optimizer):
+    """Base of the generated classes: a registry entry as a ``torch.optim.Optimizer``.
+
+    Subclasses set ``algorithm`` (the `v0ref.algorithms.Algorithm`); see the module docstring for
+    the constructor, the state names and the paths.
+    """
+
+    algorithm: Algorithm
+    _state_names: dict[str, str]
+
+    def __init__(self, params: Any, lr: Any = None, *, v0: Any = None, v0_scale: float = 1.0, m0: Any = None,
+                 m0_scale: float = 1.0, v0_min_ndim: int | None = None, key: Any = None, grad_stats: Any = None,
+                 fan_layout: str = "torch", loss_fn: Callable | None = None, batches: Iterable | None = None,
+                 model: torch.nn.Module | None = None, data_options: Mapping[str, Any] | None = None,
+                 foreach: bool | None = None, fused: bool | None = None, impl: str | None = None,
+                 differentiable: bool = False, capturable: bool = False, **hyperparameters: Any):
+        alg = self.algorithm
+        if lr is not None:
+            hyperparameters["lr"] = lr
+        hp = alg.hyper(**hyperparameters)                # validates; unknown names are a TypeError
+        for name, value in (("differentiable", differentiable), ("capturable", capturable)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False; got {value!r}")
+            if value:
+                raise ValueError(f"{name}=True is not supported by v0ref's {type(self).__name__} "
+                                 "(its steps write the result into the parameters in place)")
+        defaults = {**dataclasses.asdict(hp), "foreach": foreach, "fused": fused, "impl": impl,
+                    "differentiable": False, "capturable": False}
+        self._ready = False
+        self._kinds_cache: dict[Any, dict[str, str]] = {}
+        self._shadows: dict[int, tuple[Any, torch.optim.Optimizer]] = {}
+        self._plans: dict[int, dict] = {}      # oracle-compiled: cached addresses per group (see _launch)
+        super().__init__(params, defaults)
+        self._ready = True
+        all_params = [p for g in self.param_groups for p in g["params"]]
+        if v0 == "data" and grad_stats is None:
+            v0, v0_scale = self._data_v0(all_params, model, loss_fn, batches, v0_scale, data_options), 1.0
+        reals = [_real(p.detach()) for p in all_params]
+        common = dict(key=key, stats=grad_stats, min_ndim=v0_min_ndim, layout=fan_layout)
+        v0s = _moments.resolve("v0", v0, reals, scale=v0_scale, **common) or [None] * len(reals)
+        m0s = _moments.resolve("m0", m0, reals, scale=m0_scale, **common) or [None] * len(reals)
+        starts = dict(zip(map(id, all_params), zip(v0s, m0s)))
+        for group in self.param_groups:
+            ghp = self._hyper(group)
+            for p in group["params"]:
+                self._init_param(p, ghp, *starts[id(p)])
+
+    # ---- construction helpers ----------------------------------------------------------------
+    def _data_v0(self, params, model, loss_fn, batches, scale, options) -> list[Any]:
+        if model is None or loss_fn is None or batches is None:
+            raise ValueError("v0='data' needs model=, loss_fn= and batches= (or grad_stats=, a "
+                             "v0ref.stats.GradStats gathered beforehand)")
+        from . import _torch_data
+        # complex parameters are optimized through their real view; their v0 must match it
+        return [_real(v) for v in _torch_data.data_v0(model, loss_fn, batches, scale=scale, params=list(params),
+                                                      **dict(options or {}))]
+
+    def _init_param(self, p: torch.Tensor, hp: Any, v0: Any = None, m0: Any = None) -> None:
+        x = _real(p.detach())
+        state = self.algorithm.init(x, hp, v0=v0, m0=m0)
+        self.state[p] = {}
+        self._write_state(p, state, hp)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch's ``add_param_group``, then the group's hyperparameters are validated (a bad value
+        is a ``ValueError``/``TypeError`` naming it) and, after construction, the new parameters get
+        the algorithm's default state (zeros, or its own initial values)."""
+        unknown = sorted(set(param_group) - set(self.defaults) - {"params", "initial_lr", "name"})
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unknown hyperparameter(s) {', '.join(unknown)} in a "
+                            f"param group; valid: {', '.join(sorted(self.defaults))}")
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            hp = self._hyper(group)
+            self._check_flags(group, hp)
+        except (ValueError, TypeError):
+            self.param_groups.pop()
+            raise
+        if self._ready:
+            for p in group["params"]:
+                self._init_param(p, hp)
+
+    def _hyper(self, group: Mapping[str, Any]) -> Any:
+        """The group's validated hyperparameter object (0-d tensors, e.g. a tensor lr, become floats)."""
+        kw = {}
+        for f in _hyper_fields(self.algorithm):
+            if f.name in group:
+                v = group[f.name]
+                if isinstance(v, torch.Tensor) and v.ndim == 0:
+                    v = v.item()
+                elif isinstance(v, list) and f.name == "betas":
+                    v = tuple(v)
+                kw[f.name] = v
+        return self.algorithm.hyper(**kw)
+
+    def _check_flags(self, group: Mapping[str, Any], hp: Any) -> None:
+        fused, foreach, impl = group.get("fused"), group.get("foreach"), group.get("impl")
+        for name, value in (("fused", fused), ("foreach", foreach)):
+            if value is not None and not isinstance(value, bool):
+                raise TypeError(f"{name} must be None, True or False; got {value!r}")
+        if fused and foreach:
+            raise ValueError("fused=True and foreach=True cannot be set together")
+        if impl is not None and impl not in IMPLS:
+            raise ValueError(f"impl must be None or one of {', '.join(map(repr, IMPLS))}; got {impl!r}")
+        wanted = impl or ("torch-fused" if fused else None)
+        if wanted == "torch-fused" and not self._fusable(hp, group["params"]):
+            raise ValueError(f"fused=True: torch has no fused kernel for {self.algorithm.name!r} with these "
+                             "hyperparameters and parameters (fused: Adam/AdamW/SGD/Adagrad in torch's "
+                             "convention, real floating-point parameters on CPU or CUDA)")
+        if wanted == "oracle-compiled":
+            if not _cpu_kernels.available():
+                raise ValueError("impl='oracle-compiled' needs a C compiler ($CC, cc, gcc or clang on PATH); "
+                                 "none was found")
+            bad = [tuple(p.shape) for p in group["params"] if not self._compilable_tensor(p)]
+            if bad:
+                raise ValueError("impl='oracle-compiled' runs on CPU float32/float64 (or complex64/128) "
+                                 f"parameters; got other parameters of shapes {bad[:3]}")
+        if wanted and wanted.startswith("torch") and self._reference(hp) is None:
+            raise ValueError(f"impl={wanted!r}: torch.optim has no implementation of {self.algorithm.name!r} "
+                             "with these hyperparameters (registry references do not apply)")
+
+    # ---- state conversion ----------------------------------------------------------------------
+    def _layout(self, hp: Any) -> tuple[type, dict[str, str]]:
+        """The oracle's state type and, per field, ``"scalar"`` (a Python number there) or ``"array"``."""
+        layout = self._kinds_cache.get(hp)
+        if layout is None:
+            template = self.algorithm.init(torch.zeros(1, dtype=torch.float64), hp)
+            kinds = {k: ("scalar" if isinstance(v, numbers.Number) else "array")
+                     for k, v in template._asdict().items() if k != "step"}
+            layout = self._kinds_cache[hp] = (type(template), kinds)
+        return layout
+
+    def _kinds(self, hp: Any) -> dict[str, str]:
+        return self._layout(hp)[1]
+
+    def _read_state(self, p: torch.Tensor, hp: Any) -> Any:
+        """The oracle's state record for ``p`` (arrays are views of the stored tensors)."""
+        st, (state_type, kinds) = self.state[p], self._layout(hp)
+        fields: dict[str, Any] = {}
+        step = st.get("step", 0)
+        fields["step"] = int(step.item()) if isinstance(step, torch.Tensor) else int(step)
+        for name in self.algorithm.state_names:
+            v = st.get(self._state_names[name])
+            if v is None:
+                fields[name] = None
+            elif kinds.get(name) == "scalar":
+                fields[name] = float(v.item()) if isinstance(v, torch.Tensor) else float(v)
+            else:
+                fields[name] = _real(v)
+        return state_type(**fields)
+
+    def _write_state(self, p: torch.Tensor, state: Any, hp: Any) -> None:
+        """Store an oracle state record into ``self.state[p]`` (in place where the tensors exist)."""
+        st, kinds = self.state[p], self._kinds(hp)
+        step = st.get("step")
+        if isinstance(step, torch.Tensor):
+            step.fill_(float(state.step))
+        else:
+            st["step"] = torch.tensor(float(state.step), dtype=torch.float32)
+        for name, value in state._asdict().items():
+            if name == "step":
+                continue
+            key = self._state_names[name]
+            old = st.get(key)
+            if value is None:
+                st.pop(key, None)
+            elif kinds.get(name) == "scalar":
+                if isinstance(old, torch.Tensor) and old.ndim == 0:
+                    old.fill_(float(value))
+                else:
+                    st[key] = torch.tensor(float(value), dtype=_SCALAR_DTYPE)
+            elif isinstance(old, torch.Tensor) and _real(old).shape == value.shape:
+                _real(old).copy_(value)
+            else:
+                new = value.detach().clone()
+                st[key] = torch.view_as_complex(new) if p.is_complex() else new
+
+    def oracle_state(self, p: torch.Tensor) -> Any:
+        """The state of ``p`` as the oracle's record (``step`` an int, scalars Python floats)."""
+        group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
+        return self._read_state(p, self._hyper(group))
+
+    def load_oracle_state(self, p: torch.Tensor, state: Any) -> None:
+        """Set the state of ``p`` from an oracle record (a NamedTuple or a dict of oracle names)."""
+        group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
+        hp = self._hyper(group)
+        if isinstance(state, Mapping):
+            state = self._layout(hp)[0](**{k: (torch.as_tensor(v, dtype=_real(p).dtype)
+                                               if isinstance(v, np.ndarray) else v) for k, v in state.items()})
+        self.state[p] = {}
+        self._write_state(p, state, hp)
+
+    # ---- state_dict ------------------------------------------------------------------------------
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's ``load_state_dict`` (a torch.optim checkpoint of the same method loads too);
+        group keys the checkpoint lacks (``convention``, ``bias_correction``, ...) take this
+        optimizer's defaults, and scalar state keeps its float64 precision."""
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            for k, v in self.defaults.items():
+                group.setdefault(k, v)
+            self._hyper(group)
+        saved_ids = [i for g in state_dict["param_groups"] for i in g["params"]]
+        params = [p for g in self.param_groups for p in g["params"]]
+        scalar_keys = [self._state_names[n] for n, k in self._kinds(self._hyper(self.param_groups[0])).items()
+                       if k == "scalar"] if self.param_groups else []
+        for i, p in zip(saved_ids, params):
+            saved = state_dict["state"].get(i, {})
+            for key in scalar_keys:
+                if key in saved and key in self.state[p]:
+                    self.state[p][key] = torch.tensor(float(saved[key]), dtype=_SCALAR_DTYPE)
+            step = self.state[p].get("step")
+            if step is not None and not isinstance(step, torch.Tensor):
+                self.state[p]["step"] = torch.tensor(float(step), dtype=torch.float32)
+
+    # ---- the step -----------------------------------------------------------------------------------
+    def _reference(self, hp: Any) -> Reference | None:
+        for ref in _torch_references(self.algorithm):
+            if ref.applies(hp):
+                return ref
+        return None
+
+    def _fusable(self, hp: Any, params: Sequence[torch.Tensor]) -> bool:
+        ref = self._reference(hp)
+        return (ref is not None and ref.target in _FUSED_TARGETS
+                and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params))
+
+    @staticmethod
+    def _compilable_tensor(p: torch.Tensor) -> bool:
+        return p.device.type == "cpu" and p.dtype in _COMPILED_MODES
+
+    def _compilable(self, params: Sequence[torch.Tensor]) -> bool:
+        return _cpu_kernels.available() and all(self._compilable_tensor(p) for p in params)
+
+    def path(self, group: Mapping[str, Any] | None = None, hp: Any = None) -> str:
+        """The path a step takes for ``group`` (default: the first), one of `IMPLS`."""
+        group = self.param_groups[0] if group is None else group
+        hp = self._hyper(group) if hp is None else hp
+        if group.get("impl"):
+            return group["impl"]
+        ref = self._reference(hp)
+        if group.get("fused"):
+            return "torch-fused"
+        if group.get("foreach") is False:
+            return "oracle"
+        if group.get("foreach"):
+            return "torch-foreach" if ref is not None else "oracle-foreach"
+        if self._fusable(hp, group["params"]):
+            return "torch-fused"
+        if self._compilable(group["params"]):
+            return "oracle-compiled"
+        return "torch-forloop" if ref is not None else "oracle-foreach"
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for gi, group in enumerate(self.param_groups):
+            params = [p for p in group["params"] if p.grad is not None]
+            for i, p in enumerate(params):
+                if p.grad.is_sparse:
+                    raise ValueError(f"{type(self).__name__} does not support sparse gradients (group {gi}, "
+                                     f"parameter of shape {tuple(p.shape)}); use torch.optim.SparseAdam or "
+                                     "densify the gradient")
+            if not params:
+                continue
+            hp = self._hyper(group)
+            path = self.path(group, hp)
+            if path == "oracle":
+                self._step_oracle(params, hp)
+            elif path == "oracle-foreach":
+                self._step_foreach(params, hp)
+            elif path == "oracle-compiled":
+                self._step_compiled(params, hp)
+            else:
+                self._step_torch(group, hp, path)
+        return loss
+
+    def _step_oracle(self, params: Sequence[torch.Tensor], hp: Any) -> None:
+        for p in params:
+            x = _real(p)
+            new_p, new_state = self.algorithm.update(x, _real(p.grad), self._read_state(p, hp), hp)
+            x.copy_(new_p)
+            self._write_state(p, new_state, hp)
+
+    def _step_foreach(self, params: Sequence[torch.Tensor], hp: Any) -> None:
+        """The oracle once per bucket of tensors sharing device, dtype, step and state layout."""
+        buckets: dict[Any, list[tuple[torch.Tensor, Any]]] = {}
+        for p in params:
+            state = self._read_state(p, hp)
+            layout = tuple((k, v is None, v if isinstance(v, float) else None)
+                           for k, v in state._asdict().items() if k != "step")
+            buckets.setdefault((p.device, p.dtype, state.step, layout), []).append((p, state))
+        for members in buckets.values():
+            ps = [p for p, _ in members]
+            states = [s for _, s in members]
+            first = states[0]
+            fields = {"step": first.step}
+            for name, value in first._asdict().items():
+                if name == "step":
+                    continue
+                fields[name] = (value if value is None or isinstance(value, numbers.Number)
+                                else TensorList([getattr(s, name) for s in states]))
+            xs = [_real(p) for p in ps]
+            new_p, new_state = self.algorithm.update(TensorList(xs), TensorList([_real(p.grad) for p in ps]),
+                                                     type(first)(**fields), hp)
+            torch._foreach_copy_(xs, new_p.tensors)
+            for j, p in enumerate(ps):
+                record = {k: (v.tensors[j] if isinstance(v, TensorList) else v)
+                          for k, v in new_state._asdict().items()}
+                self._write_state(p, type(first)(**record), hp)
+
+    def _step_compiled(self, params: Sequence[torch.Tensor], hp: Any) -> None:
+        """The oracle's recorded kernel, compiled: one C call per bucket of tensors sharing dtype,
+        step, scalar state and which state arrays exist (the kernel's structure).  The common case
+        (one bucket) touches each tensor only to read its address; see `_launch`."""
+        names, kinds = self._state_names, self._kinds(hp)
+        array_fields = [n for n, k in kinds.items() if k == "array"]
+        scalar_fields = [n for n, k in kinds.items() if k == "scalar"]
+        states = [self.state[p] for p in params]
+        item = torch.Tensor.item
+        steps = list(map(item, [st["step"] for st in states]))
+        scalars = [list(map(item, [st[names[n]] for st in states])) for n in scalar_fields]
+        dtypes = {p.dtype for p in params}
+        presence = [(all(names[n] in st for st in states), not any(names[n] in st for st in states))
+                    for n in array_fields]
+        if (len(dtypes) == 1 and len(set(steps)) == 1 and all(len(set(col)) == 1 for col in scalars)
+                and all(every or none for every, none in presence)):
+            buckets = {(params[0].dtype, int(steps[0]), tuple(every for every, _ in presence),
+                        tuple(col[0] for col in scalars)): list(range(len(params)))}
+            cache = self._plans.setdefault(id(params[0]), {})      # reused while the tensors are
+        else:
+            buckets, cache = {}, None
+            for i, (p, st) in enumerate(zip(params, states)):
+                present = tuple(names[n] in st for n in array_fields)
+                key = (p.dtype, int(steps[i]), present, tuple(col[i] for col in scalars))
+                buckets.setdefault(key, []).append(i)
+        for (dtype, step, present, scalar_values), members in buckets.items():
+            ps = [params[i] for i in members] if cache is None else list(params)
+            sts = [states[i] for i in members] if cache is None else states
+            mode = _COMPILED_MODES.get(dtype)
+            fields = {"step": step, **dict(zip(scalar_fields, scalar_values)),
+                      **{n: (ps[0] if here else None) for n, here in zip(array_fields, present)}}
+            if mode is None or not self._launch(ps, sts, hp, mode, self._layout(hp)[0](**fields), cache):
+                self._step_foreach(ps, hp)
+
+    def _launch(self, ps: list[torch.Tensor], states: list[dict], hp: Any, mode: str, like: Any,
+                cache: dict | None) -> bool:
+        """Run the compiled kernel on one bucket; ``False`` (nothing written) when it cannot run.
+
+        The addresses of state tensors are kept in ``cache`` between steps while the state dicts
+        hold the very same tensor objects (checked by identity, which costs far less than asking
+        each tensor again); params and grads are read every step."""
+        alg, names = self.algorithm, self._state_names
+        kernels = _KERNEL_SETS.get(alg.name)
+        if kernels is None:
+            kernels = _KERNEL_SETS[alg.name] = _codegen.KernelSet(alg)
+        failure_key = (alg.name, _codegen.structure_key(alg, hp, like), mode)
+        if failure_key in _KERNEL_FAILURES:
+            return False
+        try:
+            program, values = kernels.select(hp, like)
+            kernel = _cpu_kernels.kernel(program, mode)
+        except (_codegen.RecordingError, _cpu_kernels.KernelUnavailable) as exc:
+            _KERNEL_FAILURES[failure_key] = str(exc)
+            warnings.warn(f"v0ref.{type(self).__name__}: no compiled CPU kernel ({exc}); using the "
+                          "'oracle-foreach' path", RuntimeWarning, stacklevel=4)
+            return False
+        cache = {} if cache is None else cache
+        dtype, n = ps[0].dtype, len(ps)
+        T_ = torch.Tensor
+        pptrs = list(map(T_.data_ptr, ps))
+        if cache.get("params") != pptrs or not all(map(operator.is_, cache.get("param_objs", ()), ps)):
+            if not all(map(T_.is_contiguous, ps)):
+                return False
+            factor = 2 if dtype.is_complex else 1                    # the real view's element count
+            cache.clear()
+            cache.update(params=pptrs, param_objs=list(ps),
+                         sizes=np.array([factor * p.numel() for p in ps], dtype=np.int64))
+        sizes = cache["sizes"]
+        grads = [p.grad for p in ps]
+        if not all(map(T_.is_contiguous, grads)) or any(g.dtype != dtype for g in grads):
+            return False
+        ptrs = np.empty((len(kernel.operands), n), dtype=np.uint64)
+        created = {}
+        for j, name in enumerate(kernel.operands):
+            if name == "param":
+                ptrs[j] = pptrs
+            elif name == "grad":
+                ptrs[j] = list(map(T_.data_ptr, grads))
+            elif name in program.new_arrays:           # written before read (SGD's first buffer)
+                created[name] = [torch.empty_like(p, memory_format=torch.contiguous_format) for p in ps]
+                ptrs[j] = list(map(T_.data_ptr, created[name]))
+            else:
+                addresses = self._addresses(cache, names[name], states, sizes, dtype)
+                if addresses is None:
+                    return False
+                ptrs[j] = addresses
+        targets = {}
+        for name in program.scalar_outputs:            # 0-d CPU float32/float64 tensors, written by C
+            key = "step" if name == "step" else names[name]
+            if key not in cache:
+                ts = [st[key] for st in states]
+                kind = {torch.float32: "float32", torch.float64: "float64"}.get(ts[0].dtype)
+                if kind is None or any(t.dtype != ts[0].dtype or t.device.type != "cpu" or t.ndim != 0 for t in ts):
+                    return False
+                cache[key] = (ts, np.array(list(map(T_.data_ptr, ts)), dtype=np.uint64), kind)
+            ts, addresses, kind = cache[key]
+            if not all(map(operator.is_, ts, [st[key] for st in states])):
+                del cache[key]
+                return self._launch(ps, states, hp, mode, like, cache)
+            targets[name] = (addresses, kind)
+        for name, ts in created.items():
+            for st, t in zip(states, ts):
+                st[names[name]] = t
+        sc = np.array(program.kernel_scalars(values) or [0.0], dtype=mode)
+        kernel(n, ptrs.ctypes.data, sizes.ctypes.data, sc.ctypes.data, torch.get_num_threads())
+        for name in program.none_outputs:
+            for st in states:
+                st.pop(names[name], None)
+            cache.pop(names[name], None)
+        new_scalars = program.new_scalar_state(values)
+        for name, (addresses, kind) in targets.items():
+            kernel.fill(kind, n, addresses.ctypes.data, float(new_scalars[name]))
+        torch.autograd.graph.increment_version(ps)          # in-place writes autograd must know of
+        return True
+
+    @staticmethod
+    def _addresses(cache: dict, key: str, states: list[dict], sizes: np.ndarray,
+                   dtype: torch.dtype) -> np.ndarray | None:
+        """Data addresses of state ``key`` of every tensor (``None`` when one is unusable: wrong
+        dtype, size or layout); cached while the state dicts hold the same tensor objects."""
+        ts = [st[key] for st in states]
+        found = cache.get(key)
+        if found is not None and all(map(operator.is_, found[0], ts)):
+            return found[1]
+        factor = 2 if dtype.is_complex else 1
+        ok = all(t.dtype == dtype and t.is_contiguous() and t.device.type == "cpu" and factor * t.numel() == size
+                 for t, size in zip(ts, sizes.tolist()))
+        addresses = np.array(list(map(torch.Tensor.data_ptr, ts)), dtype=np.uint64) if ok else None
+        cache[key] = (ts, addresses)
+        return addresses
+
+    def _step_torch(self, group: dict[str, Any], hp: Any, path: str) -> None:
+        """torch.optim's own implementation on this group, sharing this optimizer's state dicts."""
+        ref = self._reference(hp)
+        if ref is None:
+            raise ValueError(f"path {path!r}: torch.optim has no implementation of {self.algorithm.name!r} "
+                             "with these hyperparameters")
+        kwargs = dict(ref.kwargs(hp))
+        flags = {"torch-fused": dict(fused=True, foreach=False), "torch-foreach": dict(foreach=True),
+                 "torch-forloop": dict(foreach=False)}[path]
+        key = (tuple(map(id, group["params"])), ref.target, path)
+        cached = self._shadows.get(id(group))
+        if cached is None or cached[0] != key:
+            shadow = _resolve_target(ref.target)(group["params"], **kwargs, **flags)
+            cached = (key, shadow)
+            self._shadows[id(group)] = cached
+        shadow = cached[1]
+        shadow.state = self.state                        # torch reads and writes our state dicts
+        shadow.param_groups[0].update(kwargs)
+        counts_steps = ref.state.get("step", "step") is not None
+        shadow.step()
+        if not counts_steps:                             # e.g. torch SGD keeps no step: count it here
+            torch._foreach_add_([self.state[p]["step"] for p in group["params"] if p.grad is not None], 1.0)
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace(type(self).__name__, f"v0ref.{type(self).__name__}", 1)
+
+
+# -------------------------------------------------------------------------------------------------
+# class factory over the registry
+# -------------------------------------------------------------------------------------------------
+
+def _signature(alg: Algorithm) -> inspect.Signature:
+    P = inspect.Parameter
+    defaults = alg.defaults()
+    params = [P("self", P.POSITIONAL_OR_KEYWORD), P("params", P.POSITIONAL_OR_KEYWORD)]
+    fields = _hyper_fields(alg)
+    if any(f.name == "lr" for f in fields):
+        params.append(P("lr", P.POSITIONAL_OR_KEYWORD, default=defaults["lr"]))
+    params += [P(f.name, P.KEYWORD_ONLY, default=defaults[f.name]) for f in fields if f.name != "lr"]
+    base = inspect.signature(V0Optimizer.__init__).parameters
+    params += [p for name, p in base.items() if p.kind is P.KEYWORD_ONLY]
+    return inspect.Signature(params)
+
+
+def _make_class(alg: Algorithm) -> type[V0Optimizer]:
+    name = _class_name(alg.name)
+    torch_refs = ", ".join(r.target for r in _torch_references(alg)) or "none"
+    doc = (f"{alg.summary}.\n\nv0ref's ``{alg.name}`` as a ``torch.optim.Optimizer`` (generated from the "
+           f"registry entry; torch counterpart: {torch_refs}).\n\nHyperparameters (defaults): "
+           + ", ".join(f"``{k}={v!r}``" for k, v in alg.defaults().items())
+           + ".\n\nSee `v0ref.backends.torch` for the moment-init keywords, state names and paths, and "
+           f"``v0ref.OPTIMIZERS[{alg.name!r}].doc`` for the math.\n")
+
+    def __init__(self, params, *args, **kwargs):
+        V0Optimizer.__init__(self, params, *args, **kwargs)
+
+    __init__.__signature__ = _signature(alg)          # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{name}.__init__"
+    cls = type(name, (V0Optimizer,), {"algorithm": alg, "_state_names": _state_map(alg), "__doc__": doc,
+                                      "__init__": __init__, "__module__": __name__})
+    return cls
+
+
+_CLASSES: dict[str, type[V0Optimizer]] = {}
+
+
+def optimizer_class(name: str) -> type[V0Optimizer]:
+    """The torch optimizer class of the registry entry ``name`` (generated once)."""
+    alg = OPTIMIZERS[name]
+    if alg.name not in _CLASSES:
+        if alg.kind != "elementwise":
+            if importlib.util.find_spec(f"{__package__}._torch_wv") is None:
+                raise NotImplementedError(f"the torch port has no class for the whole-vector method "
+                                          f"{alg.name!r} yet")
+            from . import _torch_wv
+            _CLASSES[alg.name] = _torch_wv.make_class(alg, _class_name(alg.name))
+        else:
+            _CLASSES[alg.name] = _make_class(alg)
+    return _CLASSES[alg.name]
+
+
+for _name in OPTIMIZERS:
+    if OPTIMIZERS[_name].kind == "elementwise":
+        globals()[_class_name(_name)] = optimizer_class(_name)
+        __all__.append(_class_name(_name))
+del _name
+
+
+def __getattr__(attr: str) -> Any:
+    """Classes of entries that are not element-wise (whole-vector methods) are built on first use."""
+    for name in OPTIMIZERS:
+        if _class_name(name) == attr:
+            try:
+                return optimizer_class(name)
+            except NotImplementedError as exc:
+                raise AttributeError(str(exc)) from None
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+def data_v0(*args: Any, **kwargs: Any) -> list[torch.Tensor]:
+    """The paper's data-driven v0 (Eq. 10) for a torch model: see `v0ref.backends._torch_data.data_v0`."""
+    from ._torch_data import data_v0 as _impl
+    return _impl(*args, **kwargs)
+
+
+# -------------------------------------------------------------------------------------------------
+# v0ref.schedules on torch optimizers
+# -------------------------------------------------------------------------------------------------
+
+class ScheduleLR(torch.optim.lr_scheduler.LRScheduler):
+    """A `v0ref.schedules` schedule (``step -> lr``) as a torch LR scheduler.
+
+    After ``scheduler.step()`` has been called k times, every group's ``lr`` is ``schedule(k)``
+    (the schedules' step convention); ``schedule`` may also be a list, one per param group.
+
+    >>> import torch, v0ref.schedules as S
+    >>> from v0ref.backends.torch import Adam, ScheduleLR
+    >>> opt = Adam([torch.zeros(2, requires_grad=True)], lr=1.0)
+    >>> sched = ScheduleLR(opt, S.linear(1.0, 0.0, 4))
+    >>> first = opt.param_groups[0]["lr"]
+    >>> opt.step(); sched.step()
+    >>> first, round(opt.param_groups[0]["lr"], 3)
+    (1.0, 0.75)
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, schedule: Callable[[int], float] | Sequence[Callable],
+                 last_epoch: int = -1):
+        schedules = list(schedule) if isinstance(schedule, Sequence) else [schedule] * len(optimizer.param_groups)
+        if len(schedules) != len(optimizer.param_groups) or not all(callable(s) for s in schedules):
+            raise ValueError(f"schedule must be a callable or a list of {len(optimizer.param_groups)} callables "
+                             "(one per param group)")
+        self.schedules = schedules
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [float(s(max(self.last_epoch, 0))) for s in self.schedules]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "schedules")}
+
+
+# -------------------------------------------------------------------------------------------------
+# the conformance Port
+# -------------------------------------------------------------------------------------------------
+
+class TorchRun:
+    """One algorithm on torch tensors for the conformance harness (see `v0ref.backends.PortRun`)."""
+
+    def __init__(self, algorithm: str, hyper: Mapping[str, Any], params: Sequence[Any], *, impl: str | None,
+                 states: Sequence[Mapping[str, Any]] | None = None, moments: Mapping[str, Any] | None = None,
+                 objective: Any = None):
+        self.params = [torch.tensor(np.array(p)) for p in params]
+        cls = optimizer_class(algorithm)
+        kwargs = {**dict(hyper), **dict(moments or {})}
+        if impl is not None and algorithm_kind(algorithm) == "elementwise":
+            kwargs["impl"] = impl
+        if objective is not None:
+            kwargs["objective"] = objective
+        self.opt = cls(self.params, **kwargs) if self.params else None
+        if states is not None and self.opt is not None:
+            for p, s in zip(self.params, states):
+                self.opt.load_oracle_state(p, s)
+
+    def step(self, grads: Sequence[Any] | None) -> None:
+        if self.opt is None:
+            return
+        if grads is None:                                 # whole-vector methods: the objective drives
+            self.opt.step()
+            return
+        for p, g in zip(self.params, grads):
+            p.grad = torch.tensor(np.array(g))
+        self.opt.step()
+
+    def export(self) -> tuple[list[Any], list[dict[str, Any]]]:
+        out_p = [_to_numpy(p) for p in self.params]
+        if self.opt is None or algorithm_kind(self.opt.algorithm.name) != "elementwise":
+            return out_p, []
+        states = []
+        for p in self.params:
+            record = self.opt.oracle_state(p)._asdict()
+            states.append({k: (_to_numpy(v) if isinstance(v, torch.Tensor) else v) for k, v in record.items()})
+        return out_p, states
+
+
+def algorithm_kind(name: str) -> str:
+    return OPTIMIZERS[name].kind
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    t = t.detach()
+    return (torch.view_as_real(t) if t.is_complex() else t).cpu().numpy().copy()
+
+
+class TorchPort:
+    """The torch port as a `v0ref.backends.Port`; ``impl`` forces one path (default: the user's)."""
+
+    dtypes = ("float32", "float64")
+
+    def __init__(self, impl: str | None = None):
+        if impl is not None and impl not in IMPLS:
+            raise ValueError(f"impl must be None or one of {', '.join(map(repr, IMPLS))}; got {impl!r}")
+        self.impl = impl
+        self.name = "torch" if impl is None else f"torch[{impl}]"
+
+    def supports(self, algorithm: str) -> bool:
+        if algorithm not in OPTIMIZERS:
+            return False
+        if OPTIMIZERS[algorithm].kind != "elementwise":
+            return importlib.util.find_spec("v0ref.backends._torch_wv") is not None
+        return True
+
+    def supports_hyper(self, algorithm: str, hyper: Mapping[str, Any]) -> bool:
+        if self.impl == "oracle-compiled":
+            return _cpu_kernels.available()
+        if self.impl is None or not self.impl.startswith("torch"):
+            return True
+        cls = optimizer_class(algorithm)
+        hp = cls.algorithm.hyper(**dict(hyper))
+        ref = next((r for r in _torch_references(cls.algorithm) if r.applies(hp)), None)
+        return ref is not None and (self.impl != "torch-fused" or ref.target in _FUSED_TARGETS)
+
+    def optimizer(self, name: str, params: Any, **kwargs: Any) -> V0Optimizer:
+        return optimizer_class(name)(params, **kwargs)
+
+    def open(self, algorithm: str, hyper: Mapping[str, Any], params: Sequence[Any], *,
+             states: Sequence[Mapping[str, Any]] | None = None, moments: Mapping[str, Any] | None = None,
+             objective: Any = None) -> TorchRun:
+        return TorchRun(algorithm, hyper, params, impl=self.impl, states=states, moments=moments,
+                        objective=objective)
+
+
+PORT = TorchPort()

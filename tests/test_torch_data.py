@@ -1,0 +1,526 @@
+"""Data-driven v0 on torch (`v0ref.backends._torch_data`) against closed-form gradients and the oracle.
+
+The model is a linear layer with a mean-squared-error loss, ``loss = mean_{i,o} (W x_i + b − y_i)_o²``,
+whose gradients are known in closed form: for a batch of n samples with residuals ``r = x Wᵀ + b − y``
+(shape ``(n, out)``), ``∇_W = 2/(n·out)·rᵀ x`` and ``∇_b = 2/(n·out)·Σ_i r_i``.  The oracle's
+statistics are computed with NumPy from those formulas and `v0ref.stats.GradStats` (Welford), with
+the repo's stop rule, independently of torch's autograd, vmap and the module's shifted sums.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+from v0ref import moments  # noqa: E402
+from v0ref import random as v0random  # noqa: E402
+from v0ref.backends._torch_data import DATA_KINDS, data_v0, grad_stats  # noqa: E402
+from v0ref.stats import GradStats  # noqa: E402
+
+RTOL = 1e-12   # float64 statistics of float64 gradients: only summation-order rounding differs
+
+
+# ------------------------------------------------------------------------------------- problem
+
+def mse(model, batch):
+    x, y = batch
+    return ((model(x) - y) ** 2).mean()
+
+
+def problem(seed: int, n: int, d_in: int = 3, d_out: int = 2):
+    rng = np.random.default_rng(seed)
+    model = torch.nn.Linear(d_in, d_out, dtype=torch.float64)
+    with torch.no_grad():
+        model.weight.copy_(torch.from_numpy(rng.standard_normal((d_out, d_in))))
+        model.bias.copy_(torch.from_numpy(rng.standard_normal(d_out)))
+    x, y = rng.standard_normal((n, d_in)), rng.standard_normal((n, d_out)) + 0.5
+    return model, x, y
+
+
+def batches_of(x, y, size):
+    return [(torch.from_numpy(x[i:i + size]), torch.from_numpy(y[i:i + size])) for i in range(0, len(x), size)]
+
+
+def closed_grads(model, x, y):
+    """Mean-loss gradient of one batch, (∇_W, ∇_b), NumPy float64."""
+    w, b = model.weight.detach().numpy(), model.bias.detach().numpy()
+    r = x @ w.T + b - y
+    scale = 2.0 / r.size
+    return [scale * r.T @ x, scale * r.sum(axis=0)]
+
+
+def oracle_stats(model, x, y, *, mode, batch, data_size):
+    """The repo's estimate: minibatch means until K·B > data_size, or exactly data_size samples."""
+    shapes = [np.zeros(tuple(p.shape)) for p in model.parameters()]
+    if mode == "minibatch":
+        stats = GradStats(shapes, mode="minibatch", batch_size=min(batch, len(x)), data_size=data_size)
+        for i in range(0, len(x), batch):
+            if stats.update(closed_grads(model, x[i:i + batch], y[i:i + batch])):
+                break
+    else:
+        stats = GradStats(shapes, mode="per_sample", data_size=data_size)
+        for i in range(len(x)):
+            if stats.update(closed_grads(model, x[i:i + 1], y[i:i + 1])):
+                break
+    return stats
+
+
+def assert_tensors_close(actual, expected, rtol=RTOL, atol=1e-300):
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        e = np.asarray(e.detach().cpu() if isinstance(e, torch.Tensor) else e)
+        assert isinstance(a, torch.Tensor)
+        assert tuple(a.shape) == e.shape
+        np.testing.assert_allclose(a.detach().cpu().numpy(), e, rtol=rtol, atol=atol)
+
+
+# ------------------------------------------------------------------------------------- the oracle
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 50), batch=st.integers(1, 12), data_size=st.integers(1, 70),
+       mode=st.sampled_from(["minibatch", "per_sample"]),
+       kind=st.sampled_from([k for k in DATA_KINDS if k != "grad-mean-random"]),
+       scale=st.floats(0.0, 1e3), which=st.sampled_from(["v0", "m0"]))
+def test_v0_equals_the_oracle_strategy_on_closed_form_gradients(seed, n, batch, data_size, mode, kind, scale,
+                                                                   which):
+    if which == "m0" and moments.STRATEGIES[kind].m0 is None:
+        which = "v0"
+    model, x, y = problem(seed, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)        # data may run out before data_size
+        v0 = data_v0(model, mse, batches_of(x, y, batch), mode=mode, data_size=data_size, kind=kind,
+                     scale=scale, which=which)
+    stats = oracle_stats(model, x, y, mode=mode, batch=batch, data_size=data_size)
+    expected = moments.resolve(which, kind, [np.zeros(tuple(p.shape)) for p in model.parameters()],
+                               scale=scale, stats=stats)
+    assert all(v.dtype == torch.float64 for v in v0)
+    assert_tensors_close(v0, expected)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(2, 40), batch=st.integers(1, 8),
+       mode=st.sampled_from(["minibatch", "per_sample"]))
+def test_statistics_equal_the_oracle_welford(seed, n, batch, mode):
+    model, x, y = problem(seed, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        got = grad_stats(model, mse, batches_of(x, y, batch), mode=mode, data_size=25)
+    want = oracle_stats(model, x, y, mode=mode, batch=batch, data_size=25)
+    assert (got.count, got.batch_size, got.mode, got.shapes) == (want.count, want.batch_size, want.mode, want.shapes)
+    assert_tensors_close(got.mean, want.mean)
+    # M2 carries the cancellation of both methods: compare at the scale of E[g²]
+    for v_got, v_want, sq in zip(got.var, want.var, want.mean_sq):
+        np.testing.assert_allclose(v_got.numpy(), v_want, rtol=1e-10, atol=1e-13 * float(np.max(sq)))
+
+
+def test_data_v0_is_eq10_on_a_known_case():
+    # y = 0, x = ±1 alternating, w = 1, no bias: per-sample gradient 2·w·x² = 2 always -> E² + Var = 4
+    model = torch.nn.Linear(1, 1, bias=False, dtype=torch.float64)
+    torch.nn.init.ones_(model.weight)
+    x = torch.tensor([[1.0], [-1.0], [1.0], [-1.0]], dtype=torch.float64)
+    y = torch.zeros(4, 1, dtype=torch.float64)
+    v0 = data_v0(model, mse, [(x, y)], mode="per_sample", data_size=4, scale=0.5)
+    assert v0[0].item() == 2.0                                       # 0.5·(4 + 0)
+    # y = x: per-sample gradient 2·(w − 1)·x² + ... at w = 3: 4·x² = 4 -> again constant
+    y = x.clone()
+    torch.nn.init.constant_(model.weight, 3.0)
+    assert data_v0(model, mse, [(x, y)], mode="per_sample", data_size=4)[0].item() == 16.0
+
+
+def test_grad_mean_random_matches_the_oracle_with_the_same_key():
+    model, x, y = problem(3, 40)
+    key = v0random.key(7)
+    v0 = data_v0(model, mse, batches_of(x, y, 8), kind="grad-mean-random", key=key, data_size=20, scale=2.0)
+    stats = oracle_stats(model, x, y, mode="minibatch", batch=8, data_size=20)
+    expected = moments.resolve("v0", "grad-mean-random", [np.zeros(tuple(p.shape)) for p in model.parameters()],
+                               scale=2.0, key=key, stats=stats)
+    assert_tensors_close(v0, expected)
+
+
+def test_min_ndim_and_dtype_of_the_result():
+    model, x, y = problem(0, 32)
+    model32 = torch.nn.Linear(3, 2)
+    model32.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
+    batches = batches_of(x, y, 8)
+    v64 = data_v0(model, mse, batches, data_size=20)
+    assert all(v.abs().min() > 0 for v in v64)                       # data strategies: every tensor
+    v2 = data_v0(model, mse, batches, data_size=20, min_ndim=2)
+    assert torch.equal(v2[0], v64[0]) and torch.equal(v2[1], torch.zeros(2, dtype=torch.float64))
+    v32 = data_v0(model32, mse, [(a.float(), b.float()) for a, b in batches], data_size=20)
+    assert [v.dtype for v in v32] == [torch.float32, torch.float32]
+    assert_tensors_close(v32, v64, rtol=1e-5)                        # float32 gradients
+
+
+@pytest.mark.parametrize("mode", ["minibatch", "per_sample"])
+@pytest.mark.parametrize("block,fold_chunk", [(16, 1 << 18), (3, 5)])
+def test_float32_gradients_fold_into_float64_totals(monkeypatch, mode, block, fold_chunk):
+    # float32 gradients are summed in float32 blocks folded into float64 (chunked): the result must
+    # match the float64 oracle of the same data to float32 accuracy, whatever the block and chunk
+    from v0ref.backends import _torch_data
+    monkeypatch.setattr(_torch_data._Shifted, "BLOCK", block)
+    monkeypatch.setattr(_torch_data._Shifted, "FOLD_CHUNK", fold_chunk)
+    model, x, y = problem(21, 200, d_in=5, d_out=3)
+    model32 = torch.nn.Linear(5, 3)
+    model32.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
+    batches = [(a.float(), b.float()) for a, b in batches_of(x, y, 4)]
+    stats = grad_stats(model32, mse, batches, mode=mode, data_size=150)
+    want = oracle_stats(model, x, y, mode=mode, batch=4, data_size=150)
+    assert stats.count == want.count and all(m.dtype == torch.float64 for m in stats.mean + stats.var)
+    assert_tensors_close(stats.mean, want.mean, rtol=2e-5, atol=1e-6)
+    assert_tensors_close(stats.var, want.var, rtol=2e-5)
+    assert_tensors_close(data_v0(model32, None, None, stats=stats),
+                         [v.astype(np.float32) for v in moments.from_stats(want)], rtol=2e-5)
+
+
+# ------------------------------------------------------------------------------------- modes and stop rule
+
+def test_per_sample_equals_minibatch_with_batch_size_one():
+    model, x, y = problem(11, 60)
+    d = 37
+    # minibatch, B = 1: stops after the first K with K·1 > 37, i.e. 38 samples;
+    # per-sample covers exactly data_size samples, so data_size = 38 sees the same ones
+    mb = grad_stats(model, mse, batches_of(x, y, 1), mode="minibatch", data_size=d)
+    ps = grad_stats(model, mse, batches_of(x, y, 7), mode="per_sample", data_size=d + 1)
+    assert (mb.count, ps.count, mb.batch_size, ps.batch_size) == (38, 38, 1, 1)
+    assert_tensors_close(mb.mean, ps.mean)
+    assert_tensors_close(mb.var, ps.var, rtol=1e-11)
+    assert_tensors_close(moments.from_stats(mb), moments.from_stats(ps), rtol=1e-11)
+
+
+def test_per_sample_does_not_depend_on_batching_or_chunking():
+    model, x, y = problem(5, 50)
+    ref = grad_stats(model, mse, batches_of(x, y, 50), mode="per_sample", data_size=41)
+    for batch, chunk in [(1, None), (6, None), (9, 4), (50, 1)]:
+        got = grad_stats(model, mse, batches_of(x, y, batch), mode="per_sample", data_size=41, chunk_size=chunk)
+        assert got.count == 41
+        assert_tensors_close(got.mean, ref.mean)
+        assert_tensors_close(got.var, ref.var, rtol=1e-11)
+
+
+class Counting:
+    """An iterable that counts how many batches were taken from it."""
+
+    def __init__(self, batches):
+        self.batches, self.taken = batches, 0
+
+    def __iter__(self):
+        for b in self.batches:
+            self.taken += 1
+            yield b
+
+
+@pytest.mark.parametrize("batch,data_size,k", [(128, 5000, 40), (128, 5120, 41), (16, 15, 1), (16, 16, 2),
+                                               (5, 49, 10)])
+def test_minibatch_stop_rule_is_the_repos(batch, data_size, k):
+    # the repo: stop after the first K with K·B > data_size (CNN: B = 128, 5000 -> K = 40); nothing more is read
+    x = np.zeros((batch * (k + 3), 1))
+    model = torch.nn.Linear(1, 1, dtype=torch.float64)
+    data = Counting(batches_of(x, x, batch))
+    stats = grad_stats(model, mse, data, data_size=data_size)
+    assert stats.count == k and data.taken == k and stats.batch_size == batch and stats.done
+
+
+def test_per_sample_takes_exactly_data_size_samples():
+    model, x, y = problem(2, 30)
+    data = Counting(batches_of(x, y, 8))
+    stats = grad_stats(model, mse, data, mode="per_sample", data_size=19)   # 8 + 8 + 3 of the third
+    assert stats.count == 19 and data.taken == 3
+    want = oracle_stats(model, x, y, mode="per_sample", batch=8, data_size=19)
+    assert_tensors_close(stats.mean, want.mean)
+
+
+def test_running_out_of_data_warns_and_keeps_what_was_seen():
+    model, x, y = problem(4, 21)
+    with pytest.warns(UserWarning, match="ran out after 24 samples") as record:   # 3 batches of 8, the last short
+        mb = grad_stats(model, mse, batches_of(x, y, 8), data_size=100)
+    assert record[0].filename == __file__                                # the warning points at the caller
+    with pytest.warns(UserWarning, match="ran out") as record:
+        data_v0(model, mse, batches_of(x, y, 8), data_size=100)
+    assert record[0].filename == __file__
+    assert mb.count == 3 and mb.batch_size == 8
+    with pytest.warns(UserWarning, match="ran out after 21 samples"):
+        ps = grad_stats(model, mse, batches_of(x, y, 8), mode="per_sample", data_size=100)
+    assert ps.count == 21
+
+
+def test_batch_size_overrides_the_first_batch_length():
+    model, x, y = problem(6, 40)
+    stats = grad_stats(model, mse, batches_of(x, y, 4), batch_size=10, data_size=25)
+    assert stats.count == 3 and stats.batch_size == 10                   # 3·10 > 25
+
+
+def test_batches_as_mappings_and_named_tuples():
+    from collections import namedtuple
+    model, x, y = problem(8, 24)
+    pair = namedtuple("Pair", "x y")
+
+    def loss_map(m, b):
+        return mse(m, (b["inputs"]["x"], b["y"]))
+
+    ref = data_v0(model, mse, batches_of(x, y, 6), mode="per_sample", data_size=20)
+    as_maps = [{"inputs": {"x": a}, "y": b, "tag": "train"} for a, b in batches_of(x, y, 6)]
+    as_tuples = [pair(a, b) for a, b in batches_of(x, y, 6)]
+    for mode in ("minibatch", "per_sample"):
+        assert_tensors_close(data_v0(model, loss_map, as_maps, mode=mode, data_size=20),
+                             data_v0(model, mse, as_tuples, mode=mode, data_size=20))
+    assert_tensors_close(data_v0(model, loss_map, as_maps, mode="per_sample", data_size=20), ref)
+
+
+# ------------------------------------------------------------------------------------- the model is left alone
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                                        torch.nn.Dropout(0.5), torch.nn.Linear(8, 1))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def net_batches(n_batches=6, size=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(size, 4, generator=g), torch.randn(size, 1, generator=g)) for _ in range(n_batches)]
+
+
+@pytest.mark.parametrize("mode", ["minibatch", "per_sample"])
+def test_eval_mode_is_used_and_every_submodule_mode_restored(mode):
+    torch.manual_seed(0)
+    net = Net().train()
+    net.body[3].eval()                        # a submodule deliberately in eval mode must stay so
+    before = [m.training for m in net.modules()]
+    seen = []
+
+    def loss(m, b):
+        seen.append((m.training, m.body[1].training))
+        return mse(m, b)
+
+    data_v0(net, loss, net_batches(), mode=mode, data_size=30)
+    assert seen and all(s == (False, False) for s in seen)
+    assert [m.training for m in net.modules()] == before
+
+
+def test_train_mode_keeps_buffers_and_modes():
+    torch.manual_seed(0)
+    net = Net().train()
+    buffers = {k: v.clone() for k, v in net.named_buffers()}
+    tracked = []
+
+    def loss(m, b):
+        value = mse(m, b)
+        tracked.append(int(m.body[1].num_batches_tracked))
+        return value
+
+    data_v0(net, loss, net_batches(), eval_mode=False, data_size=30)
+    assert tracked[:3] == [1, 2, 3]                         # BatchNorm did update its statistics ...
+    assert all(torch.equal(v, buffers[k]) for k, v in net.named_buffers())   # ... and they are restored
+    assert all(m.training for m in net.modules())
+
+
+@pytest.mark.parametrize("mode", ["minibatch", "per_sample"])
+def test_grads_and_params_are_untouched(mode):
+    torch.manual_seed(1)
+    net = Net()
+    params = [p.detach().clone() for p in net.parameters()]
+    first = net.body[0].weight
+    marker = torch.full_like(first, 7.0)
+    first.grad = marker
+    data_v0(net, mse, net_batches(), mode=mode, data_size=30)
+    assert first.grad is marker and torch.equal(first.grad, torch.full_like(first, 7.0))
+    assert all(p.grad is None for p in net.parameters() if p is not first)
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), params))
+
+
+def test_params_selects_and_orders_and_frozen_ones_are_skipped():
+    model, x, y = problem(9, 30)
+    w, b = model.weight, model.bias
+    full = data_v0(model, mse, batches_of(x, y, 5), data_size=20)
+    sub = data_v0(model, mse, batches_of(x, y, 5), data_size=20, params=[b, w])
+    assert torch.equal(sub[0], full[1]) and torch.equal(sub[1], full[0])
+    b.requires_grad_(False)
+    only_w = data_v0(model, mse, batches_of(x, y, 5), data_size=20)
+    assert len(only_w) == 1 and torch.equal(only_w[0], full[0])
+    for mode in ("minibatch", "per_sample"):   # per-sample: a frozen parameter enters as a constant
+        assert_tensors_close(data_v0(model, mse, batches_of(x, y, 5), mode=mode, data_size=20, params=[w]),
+                             data_v0(model, mse, batches_of(x, y, 5), mode=mode, data_size=20))
+
+
+def test_unused_parameter_gets_zero_statistics():
+    model, x, y = problem(10, 20)
+    extra = torch.nn.Linear(2, 2, dtype=torch.float64)
+    holder = torch.nn.ModuleDict({"lin": model, "unused": extra})
+    v0 = data_v0(holder, lambda m, b: mse(m["lin"], b), batches_of(x, y, 5), data_size=12)
+    assert len(v0) == 4 and all(torch.count_nonzero(v) == 0 for v in v0[2:])
+
+
+def test_stats_are_reusable_and_device_keyword():
+    model, x, y = problem(12, 30)
+    stats = grad_stats(model, mse, batches_of(x, y, 5), data_size=20, device="cpu")
+    direct = data_v0(model, mse, batches_of(x, y, 5), data_size=20)
+    assert_tensors_close(data_v0(model, None, None, stats=stats), direct, rtol=0)
+    assert_tensors_close(data_v0(model, None, None, stats=stats, which="m0", scale=3.0),
+                         [3.0 * m for m in stats.mean], rtol=0)
+
+
+def test_complex_parameters_are_measured_as_real_pairs():
+    torch.manual_seed(2)
+    w = torch.nn.Parameter(torch.randn(3, dtype=torch.complex128))
+    model = torch.nn.Module()
+    model.w = w
+    xs = [torch.randn(4, 3, dtype=torch.complex128) for _ in range(5)]
+
+    def loss(m, b):
+        return ((b * m.w).sum(dim=-1).abs() ** 2).mean()
+
+    with pytest.warns(UserWarning, match="ran out"):
+        v0 = data_v0(model, loss, xs, data_size=100, min_ndim=0)
+    assert v0[0].dtype == torch.complex128 and v0[0].shape == (3,)
+    stats = GradStats([np.zeros((3, 2))], mode="minibatch", batch_size=4)
+    for b in xs:
+        (g,) = torch.autograd.grad(loss(model, b), [w])
+        stats.update([torch.view_as_real(g).numpy()])
+    expected = moments.from_stats(stats)[0]
+    np.testing.assert_allclose(torch.view_as_real(v0[0]).numpy(), expected, rtol=RTOL)
+    ps = data_v0(model, loss, xs, data_size=20, mode="per_sample")
+    assert ps[0].dtype == torch.complex128 and torch.all(torch.view_as_real(ps[0]) > 0)
+
+
+def test_progress_bar_runs_and_changes_nothing(capsys):
+    model, x, y = problem(13, 40)
+    quiet = data_v0(model, mse, batches_of(x, y, 4), data_size=30, progress=False)
+    loud = data_v0(model, mse, batches_of(x, y, 4), data_size=30, progress=True)
+    loud_ps = data_v0(model, mse, batches_of(x, y, 4), data_size=30, progress=True, mode="per_sample")
+    assert_tensors_close(loud, quiet, rtol=0)
+    assert_tensors_close(loud_ps, data_v0(model, mse, batches_of(x, y, 4), data_size=30, mode="per_sample"), rtol=0)
+    assert capsys.readouterr().out == ""                  # the bar goes to stderr, never stdout
+
+
+# ------------------------------------------------------------------------------------- errors
+
+@pytest.mark.filterwarnings("ignore:batches ran out:UserWarning")
+def test_invalid_arguments_name_the_parameter():
+    model, x, y = problem(0, 8)
+    data = batches_of(x, y, 4)
+    cases = [
+        (dict(mode="batch"), ValueError, "mode"),
+        (dict(data_size=0), ValueError, "data_size"),
+        (dict(data_size=2.5), ValueError, "data_size"),
+        (dict(data_size=True), ValueError, "data_size"),
+        (dict(batch_size=0), ValueError, "batch_size"),
+        (dict(batch_size=4, mode="per_sample"), ValueError, "batch_size"),
+        (dict(chunk_size=0, mode="per_sample"), ValueError, "chunk_size"),
+        (dict(chunk_size=2), ValueError, "chunk_size"),
+        (dict(kind="random"), ValueError, "kind"),
+        (dict(which="v1"), ValueError, "which"),
+        (dict(scale=-1.0), ValueError, "scale"),
+        (dict(scale=float("nan")), ValueError, "scale"),
+        (dict(min_ndim=-1), ValueError, "min_ndim"),
+        (dict(eval_mode="yes"), ValueError, "eval_mode"),
+        (dict(progress="auto"), ValueError, "progress"),
+        (dict(device="no-such-device"), ValueError, "device"),
+        (dict(params=[torch.zeros(2, requires_grad=True)]), ValueError, r"params\[0\]"),
+        (dict(params=[]), ValueError, "params"),
+        (dict(params=[model.bias, model.bias]), ValueError, r"params\[1\]"),
+        (dict(params=model.bias), TypeError, "params"),
+        (dict(group=object()), ValueError, "group"),
+        (dict(kind="grad-mean-random"), ValueError, "key"),
+    ]
+    for kwargs, error, pattern in cases:
+        with pytest.raises(error, match=pattern):
+            data_v0(model, mse, data, **kwargs)
+    with pytest.raises(TypeError, match="model"):
+        data_v0(lambda x: x, mse, data)
+    with pytest.raises(TypeError, match="loss_fn"):
+        grad_stats(model, "mse", data)
+    with pytest.raises(TypeError, match="batches"):
+        grad_stats(model, mse, torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="no samples"):
+        grad_stats(model, mse, [])
+    with pytest.raises(ValueError, match="loss_fn must return a real scalar"):
+        grad_stats(model, lambda m, b: m(b[0]) - b[1], data)
+    with pytest.raises(ValueError, match="loss_fn must return a real scalar"):
+        grad_stats(model, lambda m, b: m(b[0]) - b[1], data, mode="per_sample")
+    with pytest.raises(ValueError, match="does not depend on the parameters"):
+        grad_stats(model, lambda m, b: b[0].sum(), data)
+    with pytest.raises(ValueError, match=r"batches\[0\].*batch length"):
+        grad_stats(model, mse, [(torch.zeros(4, 3), torch.zeros(3, 2))], mode="per_sample")
+    with pytest.raises(ValueError, match=r"batches\[1\] is empty"):
+        grad_stats(model, mse, [data[0], (torch.zeros(0, 3), torch.zeros(0, 2))], data_size=100)
+    with pytest.raises(ValueError, match="batch_size"):
+        grad_stats(model, lambda m, b: mse(m, data[0]), ["a", "b"])
+    with pytest.raises(ValueError, match="stats or loss_fn"):
+        data_v0(model, mse, data, stats=grad_stats(model, mse, data))
+    with pytest.raises(ValueError, match="loss_fn and batches"):
+        data_v0(model, None, None)
+    with pytest.raises(TypeError, match="stats"):
+        data_v0(model, None, None, stats="stats")
+    with pytest.raises(ValueError, match="shapes"):
+        data_v0(model, None, None, stats=grad_stats(model, mse, data), params=[model.bias])
+
+
+# ------------------------------------------------------------------------------------- two processes
+
+# The list of batches is dealt round-robin to the ranks (rank r gets batches[r::2]), so the rounds
+# of a distributed run visit the batches in the original order: one process over the whole list
+# must give the same statistics, the stop rule included.
+DIST_CASES = [  # (mode, batch, n, data_size, chunk)
+    ("minibatch", 4, 46, 1000, None),     # 12 batches, the last short, shards 6/6; all data
+    ("minibatch", 4, 40, 16, None),       # K = 5: the third round counts rank 0's batch only
+    ("minibatch", 4, 36, 2, None),        # K = 1: rank 1 contributes nothing
+    ("minibatch", 5, 45, 1000, None),     # 9 batches: uneven shards 5/4
+    ("per_sample", 6, 50, 27, None),      # cut inside rank 0's third batch
+    ("per_sample", 6, 50, 33, 4),         # cut inside rank 1's third batch, chunked vmap
+    ("per_sample", 7, 30, 1000, None),    # uneven shards, all data
+]
+
+
+def _dist_worker(rank: int, world: int, folder: str) -> None:
+    import torch.distributed as dist
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=120))
+    try:
+        results = []
+        for i, (mode, batch, n, data_size, chunk) in enumerate(DIST_CASES):
+            model, x, y = problem(100 + i, n)
+            shard = batches_of(x, y, batch)[rank::world]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                stats = grad_stats(model, mse, shard, mode=mode, data_size=data_size, chunk_size=chunk)
+                v0 = data_v0(model, None, None, stats=stats)
+            results.append((stats.count, stats.batch_size, [t.clone() for t in v0], stats.mean, stats.var))
+        torch.save(results, f"{folder}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_give_one_process_v0(tmp_path):
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is not available")
+    mp.spawn(_dist_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
+    for i, (mode, batch, n, data_size, chunk) in enumerate(DIST_CASES):
+        r0, r1 = ranks[0][i], ranks[1][i]
+        # every rank holds bit-identical statistics and v0
+        assert r0[:2] == r1[:2]
+        assert all(torch.equal(a, b) for a, b in zip(r0[2] + r0[3] + r0[4], r1[2] + r1[3] + r1[4])), DIST_CASES[i]
+        # ... equal to one process over all the data, and to the closed-form oracle
+        model, x, y = problem(100 + i, n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            one = grad_stats(model, mse, batches_of(x, y, batch), mode=mode, data_size=data_size)
+        want = oracle_stats(model, x, y, mode=mode, batch=batch, data_size=data_size)
+        assert r0[0] == one.count == want.count and r0[1] == one.batch_size, DIST_CASES[i]
+        assert_tensors_close(r0[2], data_v0(model, None, None, stats=one), rtol=1e-11)
+        assert_tensors_close(r0[2], moments.from_stats(want), rtol=1e-11)

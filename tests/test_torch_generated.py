@@ -1,0 +1,372 @@
+"""The torch port's ``"oracle-compiled"`` path: the oracle's recorded update compiled to C.
+
+(a) it passes the conformance harness for every element-wise algorithm in float32 and float64;
+(b) it is bit-identical to the NumPy oracle (params and every state array) over random shapes,
+    dtypes, hyperparameter cases and moment inits, through the recorder's guards (RAdam's
+    rectification switch, SGD's momentum buffer appearing) and with several threads.  (The torch
+    ``"oracle"`` path is *not* a bit-exact reference: torch's CPU ``sqrt`` and scalar-by-tensor
+    division are not correctly rounded in float32, so it differs from NumPy in the last bit.)
+(c) the default path selection, the fallback without a C compiler or when a build fails, and
+    the on-disk kernel cache (reuse, keying, concurrent builds).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from v0ref import OPTIMIZERS  # noqa: E402
+from v0ref.backends import _codegen as cg  # noqa: E402
+from v0ref.backends import _cpu_kernels as K  # noqa: E402
+from v0ref.backends import torch as T  # noqa: E402
+from v0ref.backends.numpy import Optimizer as NumpyOptimizer  # noqa: E402
+from v0ref.conformance import cases_for, run_case  # noqa: E402
+
+ELEMENTWISE = [n for n in OPTIMIZERS if OPTIMIZERS[n].kind == "elementwise"]
+IMPL = "oracle-compiled"
+needs_cc = pytest.mark.skipif(not K.available(), reason="no C compiler")
+
+
+# ------------------------------------------------------------------------------------ (a)
+
+@needs_cc
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("algorithm", ELEMENTWISE)
+def test_compiled_path_conforms(algorithm, dtype):
+    """The defaults with every moment init, 4 steps, through the conformance harness."""
+    port = T.TorchPort(IMPL)
+    failures, ran = [], 0
+    for case in cases_for(algorithm, dtype, steps=4):
+        if case.hyper != dict(OPTIMIZERS[algorithm].cases[0]):
+            continue
+        ran += 1
+        result = run_case(port, case)
+        if not result.passed:
+            failures.append(f"{case.id}: {result.failure.describe()}")
+    assert ran > 0
+    assert not failures, "\n".join(failures)
+
+
+@needs_cc
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("algorithm", ELEMENTWISE)
+def test_compiled_path_full_matrix(algorithm, dtype):
+    """Every hyperparameter case × every moment init, 48 steps (builds ~270 kernels when cold)."""
+    port = T.TorchPort(IMPL)
+    failures = [f"{c.id}: {r.failure.describe()}" for c in cases_for(algorithm, dtype, steps=48, full=True)
+                if not (r := run_case(port, c)).passed]
+    assert not failures, "\n".join(failures)
+
+
+# ------------------------------------------------------------------------------------ (b)
+
+def _run(algorithm, hyper, params, grads, impl, *, v0=None, extra=None):
+    """``len(grads)`` steps on clones of ``params``; returns (params, optimizer)."""
+    cls = T.optimizer_class(algorithm)
+    ps = [p.clone().requires_grad_() for p in params]
+    kw = dict(hyper)
+    if v0 is not None and OPTIMIZERS[algorithm].second_moment:
+        kw.update(v0=v0, key=5)
+    if OPTIMIZERS[algorithm].first_moment and extra:
+        kw.update(extra)
+    opt = cls(ps, impl=impl, **kw)
+    for gs in grads:
+        for p, g in zip(ps, gs):
+            p.grad = g.clone()
+        opt.step()
+    return ps, opt
+
+
+def _numpy_oracle(algorithm, hyper, params, grads, *, v0=None, groups=None):
+    """The NumPy oracle (`v0ref.backends.numpy.Optimizer`) on the real views of the same data,
+    with the same moment init; returns (params, states) as NumPy."""
+    real = lambda t: torch.view_as_real(t).numpy() if t.is_complex() else t.numpy()  # noqa: E731
+    kw = dict(hyper)
+    if v0 is not None and OPTIMIZERS[algorithm].second_moment:
+        kw.update(v0=v0, key=5)
+    opt = NumpyOptimizer(algorithm, [real(p) for p in params], **kw)
+    xs = [real(p).copy() for p in params]
+    for gs in grads:
+        xs = opt.step(xs, [real(g) for g in gs])
+    return xs, opt.states
+
+
+def _assert_matches_oracle(run, reference, label):
+    """Every param and every oracle-named state field equal to the NumPy oracle's, bit for bit."""
+    (ps, opt), (xs, states) = run, reference
+    for i, (p, x, ref) in enumerate(zip(ps, xs, states)):
+        got = torch.view_as_real(p.detach()) if p.is_complex() else p.detach()
+        assert got.numpy().dtype == x.dtype and got.shape == x.shape, f"{label}: param {i} dtype/shape"
+        assert np.array_equal(got.numpy(), x), \
+            f"{label}: param {i} differs (max |Δ| {np.max(np.abs(got.numpy() - x))})"
+        mine = opt.oracle_state(p)
+        for k, v in ref._asdict().items():
+            u = getattr(mine, k)
+            if isinstance(v, np.ndarray):
+                assert u is not None and np.array_equal(u.numpy(), v), f"{label}: param {i} state {k!r} differs"
+                assert u.numpy().dtype == v.dtype, f"{label}: state {k!r} dtype"
+            else:
+                assert u == v, f"{label}: param {i} state {k!r}: {u!r} != {v!r}"
+
+
+def _problem(shapes, dtype, steps, seed):
+    g = torch.Generator().manual_seed(seed)
+    params = [torch.randn(s, generator=g, dtype=dtype) for s in shapes]
+    grads = []
+    for t in range(steps):
+        row = []
+        for s in shapes:
+            scale = 10.0 ** (torch.rand((), generator=g).item() * 5 - 4)
+            row.append(torch.zeros(s, dtype=dtype) if t == 1 else scale * torch.randn(s, generator=g, dtype=dtype))
+        grads.append(row)
+    return params, grads
+
+
+_shape = st.one_of(st.just(()), st.tuples(st.integers(0, 40)), st.tuples(st.integers(1, 6), st.integers(1, 9)))
+
+
+@needs_cc
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(algorithm=st.sampled_from(ELEMENTWISE), case=st.integers(0, 50), dtype=st.sampled_from(["float32", "float64"]),
+       shapes=st.lists(_shape, min_size=1, max_size=4), seed=st.integers(0, 2**16),
+       v0=st.sampled_from([None, "random", 0.01]), complex_=st.booleans())
+def test_bit_identical_to_the_oracle(algorithm, case, dtype, shapes, seed, v0, complex_):
+    alg = OPTIMIZERS[algorithm]
+    hyper = alg.cases[case % len(alg.cases)]
+    params, grads = _problem(shapes, getattr(torch, dtype), 5, seed)
+    if complex_:                                       # complex parameters run as their real view
+        params = [torch.complex(p, 0.5 * p) for p in params]
+        grads = [[torch.complex(g, -g) for g in row] for row in grads]
+    run = _run(algorithm, hyper, params, grads, IMPL, v0=v0)
+    _assert_matches_oracle(run, _numpy_oracle(algorithm, hyper, params, grads, v0=v0),
+                           f"{algorithm}{hyper} {dtype} complex={complex_}")
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_guards_radam_rectification_and_sgd_buffer(dtype):
+    """RAdam switches kernels when ρ_t crosses 5 (step 6 with β2=0.999); SGD's buffer is created
+    by the first step's kernel and read by the next one's."""
+    params, grads = _problem([(7, 3), (11,)], dtype, 9, 1)
+    for algorithm, hyper in (("radam", {}), ("sgd", {"momentum": 0.9, "dampening": 0.1}),
+                             ("sgd", {"momentum": 0.9, "nesterov": True})):
+        run = _run(algorithm, hyper, params, grads, IMPL)
+        _assert_matches_oracle(run, _numpy_oracle(algorithm, hyper, params, grads), f"{algorithm}{hyper}")
+    ks = T._KERNEL_SETS["radam"]
+    mode = "float32" if dtype == torch.float32 else "float64"
+    rectified = {p.function_name(mode) for progs in ks.programs.values() for p in progs}
+    assert len(rectified) >= 2, "RAdam should have one trace before and one after rectification"
+
+
+@needs_cc
+def test_many_threads_equal_one_thread():
+    """The OpenMP split (chunks of K.CHUNK elements across tensors) changes no bit."""
+    shapes = [(3 * K.CHUNK + 17,), (5,), (K.CHUNK,), (2 * K.CHUNK - 1,)]
+    params, grads = _problem(shapes, torch.float32, 3, 2)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run = _run("adabelief", {}, params, grads, IMPL)
+    finally:
+        torch.set_num_threads(old)
+    _assert_matches_oracle(run, _numpy_oracle("adabelief", {}, params, grads), "adabelief, 2 threads")
+
+
+@needs_cc
+def test_mixed_steps_dtypes_and_resume():
+    """float32 and float64 in one group (two buckets), a group added mid-run (another step count,
+    another lr) and a state_dict round trip mid-run: still the NumPy oracle's bits."""
+    params, grads = _problem([(4, 5), (6,)], torch.float32, 6, 3)
+    g = torch.Generator().manual_seed(9)
+    params.append(torch.randn(7, generator=g, dtype=torch.float64))
+    for row in grads:
+        row.append(torch.randn(7, generator=g, dtype=torch.float64))
+    extra = [torch.randn(3, 2, generator=g, dtype=torch.float32)]
+    extra_grads = [[torch.randn(3, 2, generator=g)] for _ in range(4)]
+
+    ps = [p.clone().requires_grad_() for p in params]
+    qs = [q.clone().requires_grad_() for q in extra]
+    opt = T.Yogi(ps, impl=IMPL, v0="random", key=5)
+    for t, gs in enumerate(grads):
+        if t == 2:
+            opt.add_param_group({"params": qs, "lr": 0.05})
+        if t == 4:
+            sd = opt.state_dict()
+            opt = T.Yogi(ps, impl=IMPL)
+            opt.add_param_group({"params": qs, "lr": 0.05})
+            opt.load_state_dict(sd)
+        for p, gr in zip(ps, gs):
+            p.grad = gr.clone()
+        for q, gr in zip(qs, extra_grads[t - 2] if t >= 2 else []):
+            q.grad = gr.clone()
+        opt.step()
+    assert opt.path(opt.param_groups[1]) == IMPL
+    _assert_matches_oracle((ps, opt), _numpy_oracle("yogi", {}, params, grads, v0="random"), "group 0")
+    _assert_matches_oracle((qs, opt), _numpy_oracle("yogi", {"lr": 0.05}, extra, extra_grads), "added group")
+    assert opt.state[qs[0]]["step"].item() == 4.0 and opt.state[ps[0]]["step"].item() == 6.0
+
+
+@needs_cc
+def test_non_contiguous_gradients_fall_back_for_their_bucket():
+    """A transposed gradient cannot be walked by the flat kernel: that step runs oracle-foreach."""
+    def run(impl):
+        p = torch.zeros(3, 2, requires_grad=True)
+        opt = T.RMSprop([p], impl=impl, lr=0.1)
+        for t in range(3):
+            p.grad = torch.arange(6.0).reshape(2, 3).t() * (t + 1)
+            opt.step()
+        return p
+    assert torch.equal(run(IMPL), run("oracle-foreach"))
+
+
+@needs_cc
+def test_version_counter_and_state_names():
+    p = torch.zeros(3, requires_grad=True)
+    opt = T.NAdam([p], impl=IMPL)
+    p.grad = torch.ones(3)
+    v = p._version
+    opt.step()
+    assert p._version > v, "in-place writes must bump the autograd version counter"
+    assert set(opt.state[p]) == {"step", "exp_avg", "exp_avg_sq", "mu_product"}
+    assert opt.state[p]["mu_product"].dtype == torch.float64 and opt.state[p]["step"].dtype == torch.float32
+
+
+# ------------------------------------------------------------------------------------ (c)
+
+@needs_cc
+def test_default_paths():
+    p = [torch.zeros(3, requires_grad=True)]
+    assert T.Adam(p).path() == "torch-fused"                 # torch's fused kernel computes exactly Adam
+    assert T.Adam(p, convention="optax").path() == IMPL
+    assert T.RMSprop(p).path() == IMPL
+    assert T.Yogi(p).path() == IMPL
+    assert T.Yogi(p, foreach=True).path() == "oracle-foreach"
+    assert T.Yogi(p, foreach=False).path() == "oracle"
+    assert T.Yogi([torch.zeros(3, dtype=torch.float16, requires_grad=True)]).path() == "oracle-foreach"
+    with pytest.raises(ValueError, match="impl='oracle-compiled'.*float32/float64"):
+        T.Yogi([torch.zeros(3, dtype=torch.bfloat16, requires_grad=True)], impl=IMPL)
+
+
+def test_without_a_compiler_the_path_is_unavailable(monkeypatch):
+    monkeypatch.setattr(K, "compiler", lambda: None)
+    p = [torch.zeros(3, requires_grad=True)]
+    assert T.RMSprop(p).path() == "torch-forloop"
+    assert T.Yogi(p).path() == "oracle-foreach"
+    with pytest.raises(ValueError, match="needs a C compiler"):
+        T.Yogi(p, impl=IMPL)
+    assert not T.TorchPort(IMPL).supports_hyper("yogi", {})
+    monkeypatch.setattr(K, "_libraries", {})
+    with pytest.raises(K.KernelUnavailable, match="no C compiler"):
+        alg = OPTIMIZERS["yogi"]
+        K.kernel(cg.record(alg, alg.hyper(), alg.init(np.zeros(2), alg.hyper())), "float64")
+
+
+@needs_cc
+def test_failed_build_falls_back_with_a_warning(monkeypatch):
+    def broken(program, mode):
+        raise K.KernelUnavailable("compiler exploded")
+    monkeypatch.setattr(K, "kernel", broken)
+    monkeypatch.setattr(T, "_KERNEL_FAILURES", {})
+    params, grads = _problem([(4,), (2, 3)], torch.float32, 3, 4)
+    a, _ = _run("adamax", {}, params, grads, "oracle-foreach")
+    with pytest.warns(RuntimeWarning, match="compiler exploded"):
+        b, _ = _run("adamax", {}, params, grads, IMPL)
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+
+
+def _yogi_program():
+    alg = OPTIMIZERS["yogi"]
+    hp = alg.hyper()
+    return cg.record(alg, hp, alg.init(np.zeros(2), hp))
+
+
+@needs_cc
+def test_cache_reuse_and_keying(tmp_path, monkeypatch):
+    monkeypatch.setenv("V0REF_CACHE", str(tmp_path))
+    monkeypatch.setattr(K, "_libraries", {})
+    program = _yogi_program()
+    first = K.kernel(program, "float64")
+    files = sorted((tmp_path / "cpu-kernels").glob("*.so"))
+    assert [f.name for f in files] == [first.path.name] and first.path.parent == tmp_path / "cpu-kernels"
+    assert not list((tmp_path / "cpu-kernels").glob(".build-*")), "temporary build folders are removed"
+    assert K.kernel(program, "float64") is first                     # in memory
+
+    compile_ = K._compile
+    monkeypatch.setattr(K, "_libraries", {})                         # a new process: from disk, no compiler run
+    monkeypatch.setattr(K, "_compile", lambda *a: pytest.fail("recompiled a cached kernel"))
+    again = K.kernel(program, "float64")
+    assert again.path == first.path
+
+    monkeypatch.setattr(K, "_compile", compile_)
+    monkeypatch.setattr(K, "_libraries", {})                         # another compiler version: another file
+    monkeypatch.setitem(K._compiler_info, K.compiler(), "cc (imaginary) 99.0")
+    other = K.kernel(program, "float64")
+    assert other.path != first.path and other.path.exists()
+
+
+@needs_cc
+def test_concurrent_builds_share_one_file(tmp_path):
+    """Two processes building the same kernel into an empty cache both load a whole library."""
+    script = textwrap.dedent("""
+        import ctypes, sys, numpy as np
+        from v0ref import OPTIMIZERS
+        from v0ref.backends import _codegen as cg, _cpu_kernels as K
+        alg = OPTIMIZERS["adadelta"]; hp = alg.hyper()
+        k = K.kernel(cg.record(alg, hp, alg.init(np.zeros(2, np.float32), hp)), "float32")
+        p, g = np.ones(5, np.float32), np.full(5, 0.5, np.float32)
+        st = [np.zeros(5, np.float32) for _ in k.operands[2:]]
+        ptrs = np.array([a.ctypes.data for a in (p, g, *st)], np.uint64)
+        sizes = np.array([5], np.int64)
+        sc = np.array([0.0] * max(k.n_scalars, 1), np.float32)
+        k(1, ptrs.ctypes.data, sizes.ctypes.data, sc.ctypes.data, 1)
+        print(k.path)
+    """)
+    env = {"V0REF_CACHE": str(tmp_path), "PYTHONPATH": ":".join(p for p in sys.path if p), "OMP_NUM_THREADS": "1",
+           "PATH": __import__("os").environ.get("PATH", "")}
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-800:] for o in outs]
+    paths = {o[0].strip() for o in outs}
+    assert len(paths) == 1
+    assert len(list((tmp_path / "cpu-kernels").glob("*.so"))) == 1
+
+
+def test_source_rejects_other_modes():
+    with pytest.raises(ValueError, match="mode must be 'float32' or 'float64'"):
+        K.source(_yogi_program(), "float16")
+
+
+def test_cache_dir_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("V0REF_CACHE", str(tmp_path / "a"))
+    assert K.cache_dir() == tmp_path / "a" / "cpu-kernels"
+    monkeypatch.delenv("V0REF_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert K.cache_dir() == tmp_path / "x" / "v0ref" / "cpu-kernels"
+
+
+@needs_cc
+def test_replaced_state_tensors_are_picked_up():
+    """The cached addresses follow the state dicts: tensors swapped in between steps are used."""
+    params, grads = _problem([(5,), (2, 2)], torch.float32, 4, 6)
+    ps = [p.clone().requires_grad_() for p in params]
+    opt = T.Adamax(ps, impl=IMPL)
+    for t, gs in enumerate(grads):
+        for p, g in zip(ps, gs):
+            p.grad = g.clone()
+        opt.step()
+        if t == 1:
+            for p in ps:
+                opt.state[p]["exp_inf"] = opt.state[p]["exp_inf"].clone()
+                opt.state[p]["step"] = opt.state[p]["step"].clone()
+    _assert_matches_oracle((ps, opt), _numpy_oracle("adamax", {}, params, grads), "adamax, swapped state")
