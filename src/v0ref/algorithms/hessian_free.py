@@ -20,7 +20,8 @@ Alg. 2 (§3.4) with at most ``cg_max_iter = 250`` iterations, Martens' relative-
 with ``cg_tol = 5e-4``, ``cg_min_window = 10``, ``cg_window_fraction = 0.1``; warm start from
 ``warm_start_decay = 0.95`` times the previous *un-backtracked* CG solution; CG-iterate
 backtracking (Martens 2010 §4.6): the iterates ``i = ⌈γ^j⌉`` (``backtrack_gamma = 1.3``) and the
-last one are stored, ``f`` is evaluated from the last backwards while it decreases, the best is
+last one are stored, ``f`` is evaluated from the last backwards while it decreases (by more than
+8 ulps: ties keep the later iterate), the best is
 ``p``; ``ρ`` uses that ``p`` (``rho_on="backtracked"``, drasmuss) or the last CG iterate
 (``"last"``, ltatzel); the preconditioner (2) with the objective's empirical Fisher diagonal
 ``fisher_diag`` and ``precond_exponent = 0.75`` (``preconditioner="fisher"``; ``"auto"`` uses it
@@ -202,15 +203,18 @@ def update(params: list[Array], objective: Any, state: HFState, hp: HFHyper) -> 
     def loss_at(step: Array) -> float:
         return float(objective.loss(V.unflatten(x + step, like)))
 
-    # CG-iterate backtracking: from the last stored iterate backwards while f decreases
+    # CG-iterate backtracking: from the last stored iterate backwards while f decreases by more
+    # than round-off (8 ulps of f): a tie — equal losses under one summation order, an ulp apart
+    # under another — keeps the later iterate, so every correct port takes the same branch
     best = len(stored) - 1
     f_best = loss_at(p_last)
     loss_evals += 1
     f_last = f_best
+    ulp = 8.0 * float(xp.finfo(x.dtype).eps)
     for j in range(len(stored) - 2, -1, -1):
         f_j = loss_at(stored[j][1])
         loss_evals += 1
-        if f_j < f_best:
+        if f_j < f_best - ulp * abs(f_best):
             best, f_best = j, f_j
         else:
             break

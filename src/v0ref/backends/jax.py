@@ -14,7 +14,10 @@ r"""The JAX port: every registry algorithm as an ``optax.GradientTransformation`
 One lower-case factory per registry entry (``adam``, ``adamw``, ``amsgrad``, ``adamax``, ``nadam``,
 ``radam``, ``sgd``, ``signsgd``, ``signum``, ``adagrad``, ``rmsprop``, ``adadelta``, ``adabound``,
 ``amsbound``, ``adabelief``, ``yogi``, ...), generated from the registry: an algorithm file added
-to ``v0ref/algorithms`` gets a factory here with no edit.  Arguments:
+to ``v0ref/algorithms`` gets a factory here with no edit.  The whole-vector entries
+(``nag_lookahead``, ``rmsprop_nesterov``, ``lbfgs``, ``cg``, ``hessian_free``) are
+``optax.GradientTransformationExtraArgs`` stepped as ``update(None, state, params, value_fn=loss)``
+like ``optax.lbfgs``, run **eagerly** (not jittable; see `v0ref.backends._jax_wv`).  Arguments:
 
 * the algorithm's hyperparameters under **optax's names** — ``learning_rate`` (a number or an
   optax schedule ``count -> lr``), ``b1``/``b2`` for ``betas``, rmsprop's ``decay`` for
@@ -151,8 +154,12 @@ def _data_kinds() -> tuple[str, ...]:
 
 
 def factory(name: str) -> Callable[..., optax.GradientTransformation]:
-    """The optax-style factory of registry entry ``name`` (what ``v0ref.backends.jax.<name>`` is)."""
+    """The optax-style factory of registry entry ``name`` (what ``v0ref.backends.jax.<name>`` is);
+    whole-vector entries come from `v0ref.backends._jax_wv` (eager, ``update(..., value_fn=)``)."""
     alg = OPTIMIZERS[name]
+    if alg.kind == "whole_vector":
+        from . import _jax_wv
+        return _jax_wv.factory(name)
     public = _public(alg)
     # defaults are None ("the convention's default", listed in the docstring), so that
     # optax.inject_hyperparams injects only the values a caller passes
@@ -200,8 +207,12 @@ def factory(name: str) -> Callable[..., optax.GradientTransformation]:
 
 FACTORIES: dict[str, Callable[..., optax.GradientTransformation]] = {
     n: factory(n) for n in OPTIMIZERS if OPTIMIZERS[n].kind == "elementwise"}
+# whole-vector entries (eager, update(..., value_fn=)): kept apart, FACTORIES stays gradient-driven
+WHOLE_VECTOR_FACTORIES: dict[str, Callable[..., optax.GradientTransformationExtraArgs]] = {
+    n: factory(n) for n in OPTIMIZERS if OPTIMIZERS[n].kind == "whole_vector"}
 globals().update(FACTORIES)
-__all__ += list(FACTORIES)
+globals().update(WHOLE_VECTOR_FACTORIES)
+__all__ += list(FACTORIES) + list(WHOLE_VECTOR_FACTORIES) + ["WHOLE_VECTOR_FACTORIES"]
 
 
 # ------------------------------------------------------------------------------------- the port
@@ -282,12 +293,14 @@ class _JaxPort:
     dtypes = ("float32", "float64")
 
     def supports(self, algorithm: str) -> bool:
-        return algorithm in FACTORIES
+        return algorithm in FACTORIES or algorithm in WHOLE_VECTOR_FACTORIES
 
     def supports_hyper(self, algorithm: str, hyper: Mapping[str, Any]) -> bool:
         """False for configurations the oracle cannot run under ``jit`` (a Python branch on the
         step count, e.g. SGD's Sutskever momentum schedule)."""
         alg = OPTIMIZERS[algorithm]
+        if alg.kind == "whole_vector":
+            return True                       # eager: no tracing constraint
         try:
             _jax_tx.check_traceable(alg, alg.hyper(**hyper), None)
         except ValueError:
@@ -297,8 +310,9 @@ class _JaxPort:
     def optimizer(self, name: str, params: Any = None, **kwargs: Any) -> optax.GradientTransformation:
         """``v0ref.optimizer(name, params, **kw)`` on the jax backend: the factory's transformation
         (``params`` is not needed; oracle names ``lr``/``betas`` are accepted too)."""
-        if name not in FACTORIES:
-            raise ValueError(f"the jax port has no {name!r}; available: {', '.join(FACTORIES)}")
+        every = {**FACTORIES, **WHOLE_VECTOR_FACTORIES}
+        if name not in every:
+            raise ValueError(f"the jax port has no {name!r}; available: {', '.join(every)}")
         kwargs = dict(kwargs)
         for pub, orc, _ in _public(OPTIMIZERS[name]):
             if orc in kwargs and pub not in kwargs and "[" not in orc:
@@ -308,11 +322,14 @@ class _JaxPort:
             if not isinstance(betas, (tuple, list)) or len(betas) != 2:
                 raise ValueError(f"betas must be a pair (beta1, beta2); got {betas!r}")
             kwargs["b1"], kwargs["b2"] = betas
-        return FACTORIES[name](**kwargs)
+        return every[name](**kwargs)
 
     def open(self, algorithm: str, hyper: Mapping[str, Any], params: Sequence[Any], *,
              states: Sequence[Mapping[str, Any]] | None = None, moments: Mapping[str, Any] | None = None,
-             objective: Any = None) -> JaxRun:
+             objective: Any = None) -> Any:
+        if OPTIMIZERS[algorithm].kind == "whole_vector":
+            from ._jax_wv import JaxWVRun
+            return JaxWVRun(algorithm, hyper, params, states=states, moments=moments, objective=objective)
         if objective is not None:
             raise ValueError(f"{algorithm} is element-wise; objective= applies to whole-vector methods")
         return JaxRun(algorithm, hyper, params, states=states, moments=moments)

@@ -36,13 +36,16 @@ WHOLE_VECTOR_OBJECTIVES: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     # not the quadratic: CG solves it in n = 6 iterations, and every later step line-searches on
     # round-off gradients, which compares noise (tests/test_whole_vector.py covers the quadratic)
     "cg": (("beale", {}), ("logistic_regression", {"n_samples": 32, "n_features": 4}), ("rosenbrock", {"n": 4})),
-    # the MLP takes the defaults and the case without line search; Hessian curvature (indefinite on
-    # the MLP: CG's negative-curvature exits make the run chaotic) and the unpreconditioned case
-    # (20 CG iterations on an ill-conditioned GN matrix flip the backtracking choice) run on the
-    # convex logistic regression
-    "hessian_free": (("mlp", {"sizes": (3, 5, 2), "n_samples": 16}),
+    # convex problems only: on an MLP, HF's discrete choices (CG truncation, iterate backtracking,
+    # negative-curvature exits with Hessian curvature) flip on last-bit differences of a port's
+    # sums and its trajectory is chaotic, which compares luck; the MLP's Gauss-Newton products are
+    # checked directly (tests/test_objectives.py, the ports' HF tests).  Unpreconditioned CG runs on
+    # the logistic regression: softmax's Gauss-Newton matrix is singular along the class-sum
+    # direction, where 20 CG iterations amplify cancellation in a port's sums
+    "hessian_free": (("softmax_regression", {"n_samples": 32}),
                      ("logistic_regression", {"n_samples": 32, "n_features": 4}),
-                     ("logistic_regression", {"n_samples": 32, "n_features": 4})),
+                     ("logistic_regression", {"n_samples": 32, "n_features": 4}),
+                     ("softmax_regression", {"n_samples": 32})),
     "nag_lookahead": (("softmax_regression", {"n_samples": 32}), ("rosenbrock", {"n": 4})),
     "rmsprop_nesterov": (("softmax_regression", {"n_samples": 32}), ("rosenbrock", {"n": 4})),
 }
