@@ -16,24 +16,16 @@ Each figure is the median of ``--repeat`` runs after a warm-up; torch is pinned 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from v0ref.backends._torch_data import data_v0
 
-
-def timeit(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench import timeit  # noqa: E402
 
 
 def mlp(width: int) -> torch.nn.Module:
