@@ -380,10 +380,13 @@ class V0Optimizer(torch.optim.Optimizer):
             return "oracle"
         if group.get("foreach"):
             return "torch-foreach" if ref is not None else "oracle-foreach"
-        if self._fusable(hp, group["params"]):
-            return "torch-fused"
+        # CPU: the oracle's compiled kernel first — it matches or beats torch's fused CPU kernels
+        # (benchmarks/torch_step.py: Adam 16 vs 29 ms at 2000 tensors, AdamW 8.4 vs 10.0 ms at 100)
+        # and computes every convention; torch's fused kernels on CUDA or without a C compiler
         if self._compilable(group["params"]):
             return "oracle-compiled"
+        if self._fusable(hp, group["params"]):
+            return "torch-fused"
         return "torch-forloop" if ref is not None else "oracle-foreach"
 
     @torch.no_grad()
