@@ -371,3 +371,21 @@ def test_conformance_full(name, dtype):
         if port.supports_hyper(name, case.hyper):
             result = run_case(port, case)
             assert result.passed, f"{case.id}: {result.failure.describe()}"
+
+
+def test_state_buffers_are_distinct_so_they_can_be_donated():
+    """AMSGrad's running max starts as v itself; donating a state that holds one buffer twice is an
+    XLA error ("Attempt to donate the same buffer twice"), so init must return distinct arrays."""
+    params = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}
+    for tx in (vj.amsgrad(learning_rate=0.1), vj.adam(learning_rate=0.1, amsgrad=True, convention="torch")):
+        state = tx.init(params)
+        leaves = [x for x in jax.tree.leaves(state) if isinstance(x, jax.Array)]
+        assert len({id(x) for x in leaves}) == len(leaves)
+
+        def step(p, s, g):
+            u, s = tx.update(g, s, p)
+            return optax.apply_updates(p, u), s
+        donated = jax.jit(step, donate_argnums=(0, 1))
+        p, s = donated(jax.tree.map(jnp.copy, params), state, jax.tree.map(jnp.ones_like, params))
+        p2, _ = jax.jit(step)(params, tx.init(params), jax.tree.map(jnp.ones_like, params))
+        assert all(bool(jnp.array_equal(a, b)) for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(p2)))

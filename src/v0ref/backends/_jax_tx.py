@@ -327,7 +327,7 @@ def build(name: str, hyper: Mapping[str, Any], *, schedule: Callable | None = No
         v0s = resolve_moments("v0", moments, params) or [None] * len(leaves)
         m0s = resolve_moments("m0", moments, params) or [None] * len(leaves)
         states = [alg.init(p, hp, v0=v, m0=m) for p, v, m in zip(leaves, v0s, m0s)]
-        return from_oracle_states(name, states, leaves, treedef, empty=empty, mu_dtype=mu_dtype)
+        return _distinct_buffers(from_oracle_states(name, states, leaves, treedef, empty=empty, mu_dtype=mu_dtype))
 
     def update_fn(updates: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
         if delegate is not None:
@@ -372,6 +372,20 @@ def build(name: str, hyper: Mapping[str, Any], *, schedule: Callable | None = No
         return u, cls(count=optax.safe_increment(state.count), **out)
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _distinct_buffers(tree: Any) -> Any:
+    """The state with no array twice (AMSGrad's max starts as v itself): a leaf seen before is
+    copied, so ``jax.jit(..., donate_argnums=...)`` can donate every buffer of the state."""
+    seen: set[int] = set()
+
+    def once(x: Any) -> Any:
+        if isinstance(x, jax.Array):
+            if id(x) in seen:
+                return jnp.copy(x)
+            seen.add(id(x))
+        return x
+    return jax.tree.map(once, tree)
 
 
 def _load(x: Any, p: Any) -> Any:
