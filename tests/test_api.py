@@ -92,11 +92,24 @@ def test_optimizer_errors():
 
 
 @pytest.mark.torch
-def test_optimizer_without_a_port_says_so():
+def test_optimizer_without_a_port_says_so(monkeypatch):
     pytest.importorskip("torch")
+    import v0ref.backends as ports
+    monkeypatch.setattr(ports, "_installed", lambda name: name == "numpy")   # as if the torch port were absent
     with v0ref.use("torch"):
         with pytest.raises(LookupError, match=r"no optimizer port for backend 'torch' is installed; available ports: .*numpy"):
             v0ref.optimizer("adam", [])
+
+
+def test_use_dispatches_to_each_frameworks_own_optimizer():
+    torch = pytest.importorskip("torch")
+    optax = pytest.importorskip("optax")
+    with v0ref.use("torch"):
+        opt = v0ref.optimizer("adam", [torch.nn.Parameter(torch.zeros(2, 2))], lr=1e-3, v0="random-chi2", key=0)
+    assert isinstance(opt, torch.optim.Optimizer) and float(opt.state_dict()["state"][0]["exp_avg_sq"].sum()) > 0
+    with v0ref.use("jax"):
+        tx = v0ref.optimizer("adam", learning_rate=1e-3)
+    assert isinstance(tx, optax.GradientTransformation)
 
 
 def test_import_loads_no_framework():

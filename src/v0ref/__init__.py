@@ -27,12 +27,18 @@ INITS = init.INITIALIZERS            # weight and bias initializers
 SCHEDULES = schedules.SCHEDULES      # learning-rate and momentum schedules
 
 
-def optimizer(name: str, params: Any, **kwargs: Any) -> Any:
+def optimizer(name: str, params: Any = None, **kwargs: Any) -> Any:
     """Build the optimizer ``name`` for ``params`` with the active backend's port.
 
-    numpy / array_api_strict: a `v0ref.backends.numpy.Optimizer` whose ``step(params, grads)``
-    returns the new parameters.  Keywords: the algorithm's hyperparameters plus the moment-init
-    keywords ``v0, v0_scale, m0, m0_scale, v0_min_ndim, key, grad_stats, fan_layout``.
+    numpy / array_api_strict / cupy: a v0ref ``Optimizer`` whose ``step(params, grads)`` returns
+    the new parameters; torch: a ``torch.optim.Optimizer`` subclass instance; jax: an
+    ``optax.GradientTransformation`` (``params`` omitted, as optax builds its state in ``init``).
+    Keywords: the algorithm's hyperparameters plus the moment-init keywords
+    ``v0, v0_scale, m0, m0_scale, v0_min_ndim, key, grad_stats, fan_layout``.
     """
     from .backends import get_port
-    return get_port(get_backend()).optimizer(name, params, **kwargs)
+    backend = get_backend()
+    if params is None and backend != "jax":
+        raise TypeError(f"v0ref.optimizer({name!r}) needs params on the {backend!r} backend "
+                        "(only the jax backend builds its state later, in init)")
+    return get_port(backend).optimizer(name, params, **kwargs)
