@@ -51,3 +51,16 @@ def assert_close(actual, expected, *, rtol: float | None = None, atol: float = 0
     if rtol is None:
         rtol = 4 * float(np.finfo(a.dtype).eps) ** 0.5 if a.dtype.kind == "f" else 0.0
     np.testing.assert_allclose(a, e, rtol=rtol, atol=atol)
+
+
+@pytest.fixture(autouse=True)
+def _isolate_jax_x64():
+    """Tests that switch ``jax_enable_x64`` on globally must not leak it into later tests (JAX's
+    default is off; float32 bit-identity tests against optax depend on it)."""
+    import sys
+    jax = sys.modules.get("jax")
+    before = bool(jax.config.jax_enable_x64) if jax is not None else False
+    yield
+    jax = sys.modules.get("jax")
+    if jax is not None and bool(jax.config.jax_enable_x64) != before:
+        jax.config.update("jax_enable_x64", before)
