@@ -36,7 +36,8 @@ from .. import moments as _moments
 from .. import random as _random
 from ..algorithms import OPTIMIZERS
 
-__all__ = ["STATE_FIELDS", "build", "state_class", "state_fields", "to_oracle_states", "from_oracle_states"]
+__all__ = ["STATE_FIELDS", "build", "signature_factory", "state_class", "state_fields", "to_oracle_states",
+           "from_oracle_states"]
 
 # generic optax names for the oracle's state arrays, used where no optax Reference names them
 _GENERIC = {"m": "mu", "v": "nu", "s": "nu", "u": "nu", "v_max": "nu_max"}
@@ -372,6 +373,25 @@ def build(name: str, hyper: Mapping[str, Any], *, schedule: Callable | None = No
         return u, cls(count=optax.safe_increment(state.count), **out)
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def signature_factory(name: str, sig: inspect.Signature, build_fn: Callable[[dict[str, Any]], Any]) -> Callable:
+    """A public factory ``name`` with signature ``sig``: binds the call (a wrong argument is a
+    ``TypeError`` listing the valid ones), fills the defaults and hands them to ``build_fn``."""
+    valid = list(sig.parameters)
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{name}: {exc}; valid arguments: {', '.join(valid)}") from None
+        bound.apply_defaults()
+        return build_fn(dict(bound.arguments))
+
+    make.__name__ = make.__qualname__ = name
+    make.__module__ = "v0ref.backends.jax"
+    make.__signature__ = sig
+    return make
 
 
 def _distinct_buffers(tree: Any) -> Any:

@@ -55,6 +55,7 @@ import optax
 from .. import moments as _moments
 from ..algorithms import OPTIMIZERS
 from ..algorithms._core import Algorithm
+from ._jax_tx import signature_factory
 
 __all__ = ["ValueFnObjective", "factory", "JaxWVRun"]
 
@@ -242,19 +243,7 @@ def factory(name: str) -> Callable[..., optax.GradientTransformationExtraArgs]:
         moment_args = []
     params += [P(a, P.KEYWORD_ONLY, default="jax" if a == "fan_layout" else None) for a in moment_args]
     sig = inspect.Signature(params, return_annotation=optax.GradientTransformationExtraArgs)
-    valid = [p.name for p in params]
-
-    def make(*args: Any, **kwargs: Any) -> optax.GradientTransformationExtraArgs:
-        try:
-            bound = sig.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"{name}: {exc}; valid arguments: {', '.join(valid)}") from None
-        bound.apply_defaults()
-        return _transformation(alg, dict(bound.arguments))
-
-    make.__name__ = make.__qualname__ = name
-    make.__module__ = "v0ref.backends.jax"
-    make.__signature__ = sig
+    make = signature_factory(name, sig, lambda arguments: _transformation(alg, arguments))
     rows = "\n".join(f"    {p} : oracle ``{o}`` (default {d!r})" for p, o, d in public)
     if name == "hessian_free":
         rows = rows.replace("curvature : oracle ``curvature`` (default 'gn')",

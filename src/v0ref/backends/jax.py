@@ -176,19 +176,7 @@ def factory(name: str) -> Callable[..., optax.GradientTransformation]:
     defaults = {"fan_layout": "jax"}        # v0_scale, m0_scale: None = 1.0
     params += [inspect.Parameter(a, inspect.Parameter.KEYWORD_ONLY, default=defaults.get(a)) for a in moment_args]
     sig = inspect.Signature(params, return_annotation=optax.GradientTransformation)
-    valid = [p.name for p in params]
-
-    def make(*args: Any, **kwargs: Any) -> optax.GradientTransformation:
-        try:
-            bound = sig.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"{name}: {exc}; valid arguments: {', '.join(valid)}") from None
-        bound.apply_defaults()
-        return _transformation(name, dict(bound.arguments))
-
-    make.__name__ = make.__qualname__ = name
-    make.__module__ = __name__
-    make.__signature__ = sig
+    make = _jax_tx.signature_factory(name, sig, lambda arguments: _transformation(name, arguments))
     args = "\n".join(f"    {p} : oracle ``{o}`` (default {d!r}{', by convention' if d is None else ''})"
                      for p, o, d in public)
     args += ("\n    (``None`` means the default.  Under ``optax.inject_hyperparams`` only ``learning_rate``"
