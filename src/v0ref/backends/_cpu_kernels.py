@@ -35,6 +35,7 @@ is ``False`` and callers take another path; nothing here raises at import.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -68,12 +69,17 @@ class KernelUnavailable(RuntimeError):
 
 def compiler() -> str | None:
     """Path of the C compiler: ``$CC`` if set (and found), else the first of ``cc``, ``gcc``,
-    ``clang`` on ``PATH``; ``None`` when there is none."""
-    cc = os.environ.get("CC")
+    ``clang`` on ``PATH``; ``None`` when there is none.  Asked on every step (path selection), so
+    the ``PATH`` search is remembered per (``$CC``, ``$PATH``)."""
+    return _find_compiler(os.environ.get("CC"), os.environ.get("PATH"))
+
+
+@functools.lru_cache(maxsize=8)
+def _find_compiler(cc: str | None, path: str | None) -> str | None:
     if cc:
-        return shutil.which(cc)
+        return shutil.which(cc, path=path)
     for name in ("cc", "gcc", "clang"):
-        found = shutil.which(name)
+        found = shutil.which(name, path=path)
         if found:
             return found
     return None
