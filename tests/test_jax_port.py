@@ -116,6 +116,17 @@ def test_schedule_bit_identical_to_optax():
     _run_both(vj.rmsprop(sched, momentum=0.9), optax.rmsprop(sched, momentum=0.9), _params(rng, "float32"), 6, rng)
 
 
+@pytest.mark.parametrize("kw", [{}, {"b1": 0.8, "b2": 0.98, "eps": 1e-6}, {"eps_root": 1e-8}])
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_nesterov_alias_bit_identical_to_optax(name, kw):
+    """optax's adam(nesterov=True) / adamw(nesterov=True) (= nadam / nadamw) under the same keyword."""
+    rng = np.random.default_rng(4)
+    extra = {"weight_decay": 0.05} if name == "adamw" else {}
+    mine = getattr(vj, name)(1e-2, nesterov=True, **kw, **extra)
+    theirs = getattr(optax, name)(1e-2, nesterov=True, **kw, **extra)
+    _run_both(mine, theirs, _params(rng, "float32"), 6, rng)
+
+
 # ------------------------------------------------------------------------------ the oracle path
 
 @pytest.mark.parametrize("name", ELEMENTWISE)
@@ -170,6 +181,26 @@ def test_sgd_empty_buffer_first_step_is_the_gradient():
     np.testing.assert_array_equal(s.trace["w"], [1.0, -2.0])           # not 0.5·g
     u, s = jax.jit(tx.update)({"w": jnp.array([1.0, -2.0])}, s, p)
     np.testing.assert_allclose(s.trace["w"], [0.9 + 0.5, -1.8 - 1.0])
+
+
+@pytest.mark.parametrize("case", [{"momentum_schedule": "sutskever", "momentum_max": 0.9, "nesterov": True},
+                                  {"momentum_schedule": "sutskever", "form": "velocity", "nesterov": True}])
+def test_sutskever_schedule_under_jit_matches_numpy_oracle(case):
+    """μ_t = min(1 − 1/(2(⌊t/250⌋+1)), μ_max) with a traced step count: 520 jitted steps cross two
+    schedule boundaries and equal the numpy oracle (float64) to rounding."""
+    port = get_port("jax")
+    rng = np.random.default_rng(5)
+    params = [0.5 * rng.standard_normal(s) for s in SHAPES]
+    case = {"lr": 1e-3, **case}
+    opt = v0ref.backends.numpy.Optimizer("sgd", params, **case)
+    run = port.open("sgd", case, params)
+    p_np = params
+    for _ in range(520):
+        g = [rng.standard_normal(s) for s in SHAPES]
+        p_np = opt.step(p_np, g)
+        run.step(g)
+    for a, b in zip(run.export()[0], p_np):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
 
 
 # ------------------------------------------------------------------------------ moment inits
@@ -327,8 +358,9 @@ def test_grad_through_the_optimizer(name, kw):
     (lambda: vj.sgd(v0=1.0), TypeError, r"v0"),
     (lambda: vj.adam(v0="random").init({"w": jnp.ones((2, 2))}), ValueError, r"pass key="),
     (lambda: vj.adam(v0="nope").init({"w": jnp.ones((2, 2))}), ValueError, r"unknown v0 strategy 'nope'"),
-    (lambda: vj.sgd(momentum_schedule="sutskever"), ValueError, r"cannot run under jit"),
     (lambda: get_port("jax").optimizer("adam", betas=0.9), ValueError, r"betas must be a pair"),
+    (lambda: vj.adam(nesterov=True, convention="torch"), ValueError, r"nesterov=True .* convention='optax'"),
+    (lambda: vj.adam(nesterov=True, amsgrad=True), ValueError, r"nesterov=True cannot be combined with amsgrad"),
 ])
 def test_invalid_arguments(call, error, match):
     with pytest.raises(error, match=match):

@@ -105,5 +105,11 @@ register(Algorithm(
                   {"m": "mu", "v": "nu"},
                   lambda hp: (hp.convention == "optax" and hp.bias_correction == "standard"
                               and hp.weight_decay == 0.0 and not hp.maximize)),
+        Reference("optax", "optax.nadamw",             # = optax.adamw(nesterov=True)
+                  lambda hp: dict(learning_rate=hp.lr, b1=hp.betas[0], b2=hp.betas[1], eps=hp.eps,
+                                  eps_root=hp.eps_root, weight_decay=hp.weight_decay),
+                  {"m": "mu", "v": "nu"},
+                  lambda hp: (hp.convention == "optax" and hp.bias_correction == "standard"
+                              and hp.decoupled_weight_decay and not hp.maximize)),
     ),
 ))

@@ -47,6 +47,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from array_api_compat import array_namespace
+
 from . import _math as M
 from ._core import (
     Algorithm,
@@ -67,11 +69,23 @@ FORMS = ("buffer", "velocity")
 SCHEDULES = (None, "sutskever")
 
 
-def sutskever_momentum(t: int, momentum_max: float) -> float:
-    """Sutskever et al. (2013)'s schedule ``min(1 − 1/(2(⌊t/250⌋+1)), μ_max)`` for update ``t = 0, 1, …``."""
-    if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0:
+def sutskever_momentum(t: Any, momentum_max: float) -> Any:
+    """Sutskever et al. (2013)'s schedule ``min(1 − 1/(2(⌊t/250⌋+1)), μ_max)`` for update ``t = 0, 1, …``.
+
+    ``t`` is a Python int (a float comes back) or an integer array — e.g. a step count traced by
+    ``jax.jit`` — in which case the same formula is evaluated in the array's namespace.
+    """
+    if isinstance(t, numbers.Integral) and not isinstance(t, bool):
+        if t < 0:
+            raise ValueError(f"t must be an integer >= 0; got {t!r}")
+        return min(1.0 - 0.5 / (t // 250 + 1), float(momentum_max))
+    if isinstance(t, bool) or not hasattr(t, "dtype"):
         raise ValueError(f"t must be an integer >= 0; got {t!r}")
-    return min(1.0 - 0.5 / (t // 250 + 1), float(momentum_max))
+    xp = array_namespace(t)
+    if not xp.isdtype(t.dtype, "integral"):
+        raise ValueError(f"t must be an integer >= 0; got an array of dtype {t.dtype}")
+    mu = 1.0 - 0.5 / (t // 250 + 1)
+    return xp.where(mu < momentum_max, mu, xp.asarray(momentum_max, dtype=mu.dtype))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,7 +154,7 @@ def update(param: Array, grad: Array, state: SGDState, hp: SGDHyper) -> tuple[Ar
         if hp.nesterov:                                         # (4)
             return param + (hp.momentum_at(t) * v - hp.lr * g), SGDState(t, v)
         return param + v, SGDState(t, v)
-    if mu == 0.0:                                               # torch: no buffer is read or written
+    if hp.momentum_schedule is None and mu == 0.0:              # torch: no buffer is read or written
         kept = None if state.m is None else state.m * 1.0       # (×1: numpy 0-d results share param's type)
         return param + (-hp.lr) * g, SGDState(t, kept)
     if state.m is None:                                         # (1), torch: grad.clone()

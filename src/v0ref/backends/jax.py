@@ -68,6 +68,7 @@ __all__ = ["PORT", "STATE_FIELDS", "FACTORIES", "data_v0", "factory", "state_cla
 
 # oracle hyperparameter -> optax argument, where optax names it differently (per registry entry)
 _RENAMED: dict[str, dict[str, str]] = {"rmsprop": {"alpha": "decay"}}
+_NESTEROV_ALIASES = ("adam", "adamw")     # optax: adam(nesterov=True) = nadam, adamw(nesterov=True) = nadamw
 _MOMENT_ARGS = ("v0", "v0_scale", "m0", "m0_scale", "v0_min_ndim", "key", "fan_layout",
                 "loss_fn", "batches", "grad_stats")
 
@@ -121,13 +122,34 @@ def _to_oracle(alg: Any, kwargs: Mapping[str, Any], convention: str) -> tuple[di
     return hyper, schedule
 
 
+def _nesterov_alias(name: str, hyper: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """optax's ``adam(nesterov=True)`` / ``adamw(nesterov=True)`` are its ``nadam`` / ``nadamw``:
+    the same hyperparameters (convention defaults resolved by ``name``) on the ``nadam`` entry."""
+    if hyper.get("convention") != "optax":
+        raise ValueError(f"nesterov=True is optax's {name}(nesterov=True) (= nadam), defined for "
+                         f"convention='optax'; got convention={hyper.get('convention')!r} (use nadam instead)")
+    if hyper.get("amsgrad"):
+        raise ValueError("nesterov=True cannot be combined with amsgrad=True (optax has no such method)")
+    resolved = OPTIMIZERS[name].hyper(**hyper)
+    target = {f.name for f in dataclasses.fields(OPTIMIZERS["nadam"].hyper_cls) if f.init}
+    return "nadam", {k: getattr(resolved, k) for k in target if k in hyper or k in (
+        "weight_decay", "decoupled_weight_decay")}
+
+
 def _transformation(name: str, kwargs: dict[str, Any]) -> optax.GradientTransformation:
     alg = OPTIMIZERS[name]
     convention = kwargs.pop("convention", None) or _default_convention(alg)
     mu_dtype = kwargs.pop("mu_dtype", None)
+    nesterov = kwargs.pop("nesterov", False)
     mom = {k: kwargs.pop(k) for k in _MOMENT_ARGS if k in kwargs and kwargs[k] is not None}
     hyper, schedule = _to_oracle(alg, kwargs, convention)
     hyper["convention"] = convention
+    if nesterov:
+        try:
+            name, hyper = _nesterov_alias(name, hyper)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(_public_message(alg, str(exc))) from exc
+        alg = OPTIMIZERS[name]
     if ("loss_fn" in mom) != ("batches" in mom):
         raise ValueError("loss_fn and batches go together (the data strategies' gradient pass); "
                          f"got only {'loss_fn' if 'loss_fn' in mom else 'batches'}")
@@ -169,6 +191,8 @@ def factory(name: str) -> Callable[..., optax.GradientTransformation]:
     params += [inspect.Parameter("convention", inspect.Parameter.KEYWORD_ONLY, default=_default_convention(alg))]
     if alg.first_moment:
         params.append(inspect.Parameter("mu_dtype", inspect.Parameter.KEYWORD_ONLY, default=None))
+    if name in _NESTEROV_ALIASES:
+        params.append(inspect.Parameter("nesterov", inspect.Parameter.KEYWORD_ONLY, default=False))
     moment_args = [a for a in _MOMENT_ARGS if (alg.second_moment or not a.startswith("v0"))
                    and (alg.first_moment or not a.startswith("m0"))]
     if not (alg.first_moment or alg.second_moment):
@@ -187,6 +211,8 @@ def factory(name: str) -> Callable[..., optax.GradientTransformation]:
                     f"Parameters\n----------\n{args}\n    convention : whose arithmetic to reproduce "
                     f"(default {_default_convention(alg)!r}).\n"
                     + ("    mu_dtype : storage dtype of the first moment.\n" if alg.first_moment else "")
+                    + ("    nesterov : optax's ``nesterov=True``: the ``nadam`` entry with these hyperparameters"
+                       " (optax's nadam / nadamw).\n" if name in _NESTEROV_ALIASES else "")
                     + ("    v0, v0_scale, m0, m0_scale, v0_min_ndim, key, fan_layout, loss_fn, batches, grad_stats :"
                        " moment initialization (module docstring).\n" if moment_args else "")
                     + f"\nState: ``{state_class(name).__name__}`` with fields ``{state_class(name)._fields}``.\n")
