@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import algorithms, init, moments, random, schedules, stats
+from . import algorithms, diagnostics, init, moments, random, schedules, stats
 from ._backend import BACKENDS, get_backend, namespace, use
 from .algorithms import OPTIMIZERS
 
 __version__ = "0.1.0"
 
 __all__ = ["OPTIMIZERS", "STRATEGIES", "INITS", "SCHEDULES", "BACKENDS", "use", "get_backend", "namespace",
-           "optimizer", "algorithms", "init", "moments", "random", "schedules", "stats", "__version__"]
+           "optimizer", "algorithms", "diagnostics", "init", "moments", "random", "schedules", "stats", "__version__"]
 
 STRATEGIES = moments.STRATEGIES      # v0/m0 strategies
 INITS = init.INITIALIZERS            # weight and bias initializers
