@@ -402,22 +402,7 @@ def test_conformance_full(name, dtype):
     for case in cases_for(name, dtype, full=True):
         if port.supports_hyper(name, case.hyper):
             result = run_case(port, case)
-            if case.id in _KNOWN_FMA_CASES:
-                assert not result.passed, f"{case.id} passes now: drop it from _KNOWN_FMA_CASES"
-                continue
             assert result.passed, f"{case.id}: {result.failure.describe()}"
-
-
-# XLA:CPU always contracts a·b + c into an FMA (its LLVM target options allow FP-op fusion), so the
-# port computes −g + λθ with one rounding.  Under cancellation (|g| ≈ |λθ|) its error is then the
-# unavoidable float32(λ) − λ part alone, while the float32 NumPy oracle, whose own error sets the
-# bound, rounds λθ first — and at this case's worst element that extra rounding happens to cancel
-# most of the λ part (E_low ≈ 2 ulps there; port 45.6 > 16 + 2·E_low).  The principled fix is a
-# second sensitivity run (the float64 oracle with float32-rounded hyperparameters) in the harness.
-_KNOWN_FMA_CASES = {
-    "adabound[weight_decay=0.1,convention=pytorch_optimizer,decoupled_weight_decay=False,maximize=True]"
-    "[v0=data][float32]",
-}
 
 
 def test_state_buffers_are_distinct_so_they_can_be_donated():

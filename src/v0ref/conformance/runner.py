@@ -43,6 +43,7 @@ differently stays within what the algorithm itself does to such last-bit changes
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -228,10 +229,43 @@ def _compare_all(cmp: _Compare, port, ref, start, bound_fn, step: int, mode: str
 
 # ------------------------------------------------------------------------------------- oracle runs
 
-def _oracle(case: Case, dtype: str, params, *, states=None, moments=None) -> OracleRun:
+def _oracle(case: Case, dtype: str, params, *, states=None, moments=None, hyper=None) -> OracleRun:
     from .._backend import namespace
-    return OracleRun(case.algorithm, case.hyper, [p.astype(dtype) for p in params], namespace("numpy"),
-                     states=states, moments=moments)
+    return OracleRun(case.algorithm, case.hyper if hyper is None else hyper, [p.astype(dtype) for p in params],
+                     namespace("numpy"), states=states, moments=moments)
+
+
+def _rounded_hyper(case: Case, dtype: str) -> dict[str, Any] | None:
+    """The case's resolved hyperparameters with every float rounded to ``dtype`` (``None`` for
+    float64 runs, whose constants are exact).
+
+    Step-wise sensitivity run: the float64 oracle with these constants, its result rounded to the
+    run's dtype, is what a correct port with exact products and fused multiply-adds computes (XLA:CPU
+    always contracts ``a·b + c``).  Under cancellation its error — the unavoidable ``float32(λ) − λ``
+    part — can exceed the float32 oracle's at an element where the oracle's own extra rounding happens
+    to cancel it, so the step-wise bound takes the larger of the two."""
+    if dtype == "float64":
+        return None
+    hp = OPTIMIZERS[case.algorithm].hyper(**case.hyper)
+    cast = np.dtype(dtype).type
+
+    def rounded(v: Any) -> Any:
+        if isinstance(v, float):
+            return float(cast(v))
+        if isinstance(v, tuple) and v and all(isinstance(x, float) for x in v):
+            return tuple(float(cast(x)) for x in v)
+        return v
+    out = {f.name: rounded(getattr(hp, f.name)) for f in dataclasses.fields(hp) if f.init}
+    try:
+        OPTIMIZERS[case.algorithm].hyper(**out)
+    except (ValueError, TypeError):     # a constant at a validated edge: no such run
+        return None
+    return out
+
+
+def _cast_export(exported: tuple[list, list], dtype: str) -> tuple[list, list]:
+    params, states = exported
+    return [np.asarray(p).astype(dtype) for p in params], _cast_states(states, dtype)
 
 
 def _cast_states(states: Sequence[Mapping[str, Any]], dtype: str) -> list[dict[str, Any]]:
@@ -278,6 +312,7 @@ def _run(port: Any, case: Case, tol: Tolerance, result: CaseResult) -> None:
 
     oracle64 = _oracle(case, "float64", params, moments=moments)
     start64 = oracle64.export()
+    hyper_low = _rounded_hyper(case, dtype)
     start_d = (params, _cast_states(start64[1], dtype))
     oracle_low = _oracle(case, low, params, states=_cast_states(start64[1], low))
 
@@ -291,6 +326,7 @@ def _run(port: Any, case: Case, tol: Tolerance, result: CaseResult) -> None:
     # 2. step-wise with re-sync, 3. free-running
     free = port.open(case.algorithm, case.hyper, params, states=start_d[1])
     previous64 = start64
+    exact_state = start_d
     magnitudes = _running_max(None, start64, start64)
     for t, g in enumerate(grads, start=1):
         g64 = [x.astype(np.float64) for x in g]
@@ -309,6 +345,13 @@ def _run(port: Any, case: Case, tol: Tolerance, result: CaseResult) -> None:
         low_one = _oracle(case, low, _cast_list(resync[0], low), states=_cast_states(resync[1], low))
         low_one.step([x.astype(low) for x in g])
         own = _free_errors(cmp_low, low_one.export(), ref_one, resync, None)
+        if hyper_low is not None:       # a port with exact products and dtype-rounded constants
+            exact = _oracle(case, "float64", resync[0], states=_cast_states(resync[1], "float64"),
+                            hyper=hyper_low)
+            exact.step(g64)
+            rounded = _cast_export(exact.export(), dtype)
+            for key, e in _free_errors(cmp, rounded, ref_one, resync, None).items():
+                own[key] = max(own.get(key, 0.0), e)
         bound_fn = lambda name, i: tol.step_ulps + tol.k * own.get((name, i), 0.0)  # noqa: E731
         ratio, failure = _compare_all(cmp, one.export(), ref_one, resync, bound_fn, t, "step-wise")
         result.stepwise_ratio = max(result.stepwise_ratio, ratio)
@@ -319,6 +362,13 @@ def _run(port: Any, case: Case, tol: Tolerance, result: CaseResult) -> None:
         free.step(g)
         magnitudes = _running_max(magnitudes, ref, start64)
         own_err = _free_errors(cmp_low, oracle_low.export(), ref, start64, magnitudes)
+        if hyper_low is not None:       # the exact-product port model, free-running in the run's dtype
+            exact = _oracle(case, "float64", exact_state[0], states=_cast_states(exact_state[1], "float64"),
+                            hyper=hyper_low)
+            exact.step(g64)
+            exact_state = _cast_export(exact.export(), dtype)
+            for key, e in _free_errors(cmp, exact_state, ref, start64, magnitudes).items():
+                own_err[key] = max(own_err.get(key, 0.0), e)
         floor = tol.floor * math.sqrt(t)
         bound_fn = lambda name, i: tol.k * own_err.get((name, i), 0.0) + floor  # noqa: E731
         ratio, failure = _compare_all(cmp, free.export(), ref, start64, bound_fn, t, "free-running", magnitudes)
