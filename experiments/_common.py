@@ -153,6 +153,7 @@ class Recorder:
 def report(result: Result, file: Any = None) -> None:
     """Print the claims as a table (rich) followed by the files written."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(file=file)
@@ -167,10 +168,11 @@ def report(result: Result, file: Any = None) -> None:
             verdict = "[green]holds[/]" if c.holds else "[red]FAILS[/]"
         else:
             verdict = "[green]agrees with paper[/]" if c.holds else "[yellow]disagrees with paper[/]"
-        table.add_row(c.name, c.kind, verdict, c.detail + (f"\npaper: {c.paper}" if c.paper else ""))
+        table.add_row(escape(c.name), c.kind, verdict,
+                      escape(c.detail + (f"\npaper: {c.paper}" if c.paper else "")))
     console.print(table)
     for f in result.files:
-        console.print(f"wrote {f}")
+        console.print(f"wrote {escape(f)}")
 
 
 def cli(run: Callable[..., Result], description: str | None = None, argv: list[str] | None = None) -> int:
