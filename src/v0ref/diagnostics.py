@@ -573,9 +573,9 @@ class DriftMeter:
     ratio = property(lambda self: self._col("ratio"), doc="mean v_t/s per recorded step")
     ratio_std = property(lambda self: self._col("ratio_std"), doc="std over coordinates of v_t/s")
     measured_drift = property(lambda self: self._col("measured_drift"), doc="mean (v_t − v_{t−1})/s")
-    measured_abs_drift = property(lambda self: self._col("measured_abs_drift"), doc="mean |v_t − v_{t−1}|/s")
+    measured_abs_drift = property(lambda self: self._col("measured_abs_drift"), doc="mean ``|v_t − v_{t−1}|/s``")
     expected_drift = property(lambda self: self._col("expected_drift"), doc="mean (1−β2)(s − v_{t−1})/s")
-    relative_drift = property(lambda self: self._col("relative_drift"), doc="mean |(1−β2)(s − v_{t−1})|/s")
+    relative_drift = property(lambda self: self._col("relative_drift"), doc="mean ``|(1−β2)(s − v_{t−1})|/s``")
 
     def summary(self) -> dict:
         """Plain numbers: sizes, the first and last ratio, drift at t = 1, its mean over the run and the
