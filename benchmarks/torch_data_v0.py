@@ -5,27 +5,32 @@ passes.  For each model (an MLP and a small CNN, CPU float32) the script times, 
 batches (K = data_size // B + 1, the repo's stop rule):
 
 * minibatch — baseline: K training-style passes (``zero_grad(set_to_none=True)``, loss,
-  ``backward()``); v0ref: ``data_v0(..., mode="minibatch")``;
+  ``backward()``); v0ref: ``grad_stats`` and ``data_v0(..., mode="minibatch")``;
 * per-sample — baseline: K passes of ``vmap(grad(functional_call))`` over the batch (chunked as
-  v0ref chunks it), results dropped; v0ref: ``data_v0(..., mode="per_sample")`` over K·B samples.
+  v0ref chunks it), results dropped; v0ref: ``grad_stats`` / ``data_v0(..., mode="per_sample")``
+  over K·B samples.
 
-Each figure is the median of ``--repeat`` runs after a warm-up; torch is pinned to ``--threads``.
+Each v0ref call runs twice: on the compiled statistics kernels (`v0ref.backends._stats_kernel`,
+"fused") and on torch ops alone ("torch", the path taken without a C compiler), so one run shows
+both side by side.  Each figure is the minimum (``--stat min``, the default: right for a shared,
+loaded machine) or median of ``--repeat`` rounds after a warm-up, each round calling every variant
+once in turn; torch is pinned to ``--threads``.
 ``--quick`` is a small smoke run.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
+import contextlib
+import statistics
+import time
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 
-from v0ref.backends._torch_data import data_v0
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import timeit  # noqa: E402
+from v0ref.backends import _stats_kernel
+from v0ref.backends._torch_data import data_v0, grad_stats
 
 
 def mlp(width: int) -> torch.nn.Module:
@@ -47,22 +52,51 @@ def loss_fn(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) ->
     return F.cross_entropy(model(x), y)
 
 
-def bench(name: str, model: torch.nn.Module, batches: list, *, data_size: int, chunk: int,
-          repeat: int, per_sample: bool) -> list[tuple[str, float, float]]:
+@contextlib.contextmanager
+def torch_ops_only() -> Iterator[None]:
+    """Run `_torch_data` as it runs without a C compiler (no compiled statistics kernels)."""
+    saved = _stats_kernel.kernels
+    _stats_kernel.kernels = lambda: None
+    try:
+        yield
+    finally:
+        _stats_kernel.kernels = saved
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeat: int, stat: str, clock: str) -> dict[str, float]:
+    """Seconds per call of each function: one warm-up each, then ``repeat`` rounds that call every
+    function once in turn (so a change in the machine's load hits all of them alike).  ``clock``:
+    ``"wall"`` (`time.perf_counter`) or ``"cpu"`` (`time.process_time`: this process's CPU time,
+    which leaves out the time other processes hold the core on a loaded machine)."""
+    now = time.perf_counter if clock == "wall" else time.process_time
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t0 = now()
+            fn()
+            times[name].append(now() - t0)
+    pick = min if stat == "min" else statistics.median
+    return {name: pick(ts) for name, ts in times.items()}
+
+
+def bench(model: torch.nn.Module, batches: list, *, data_size: int, chunk: int, repeat: int, stat: str,
+          mode: str, paths: list[str], clock: str = "wall") -> dict[str, float]:
+    """Seconds of the baseline and of v0ref's calls (keys ``base``, ``stats``/``v0`` + ``fused``/``torch``)."""
     model.eval()
     params = [p for p in model.parameters() if p.requires_grad]
+    if mode == "minibatch":
+        kw: dict = dict(data_size=data_size, progress=False)
 
-    def passes() -> None:
-        for batch in batches:
+        def base() -> None:
+            for batch in batches:
+                model.zero_grad(set_to_none=True)
+                loss_fn(model, batch).backward()
             model.zero_grad(set_to_none=True)
-            loss_fn(model, batch).backward()
-        model.zero_grad(set_to_none=True)
-
-    rows = []
-    base = timeit(passes, repeat)
-    mine = timeit(lambda: data_v0(model, loss_fn, batches, data_size=data_size, progress=False), repeat)
-    rows.append((f"{name} minibatch", base, mine))
-    if per_sample:
+    else:
+        samples = sum(len(b[0]) for b in batches)
+        kw = dict(mode="per_sample", data_size=samples, chunk_size=chunk, progress=False)
         names = [n for n, _ in model.named_parameters()]
 
         def one(theta, x, y):
@@ -71,51 +105,89 @@ def bench(name: str, model: torch.nn.Module, batches: list, *, data_size: int, c
 
         grad_fn = torch.func.vmap(torch.func.grad(one), in_dims=(None, 0, 0))
 
-        def per_sample_passes() -> None:
+        def base() -> None:
             theta = tuple(p.detach() for p in params)
             for x, y in batches:
                 for s in range(0, len(x), chunk):
                     grad_fn(theta, x[s:s + chunk], y[s:s + chunk])
 
-        samples = sum(len(b[0]) for b in batches)
-        base_ps = timeit(per_sample_passes, repeat)
-        mine_ps = timeit(lambda: data_v0(model, loss_fn, batches, mode="per_sample", data_size=samples,
-                                         chunk_size=chunk, progress=False), repeat)
-        rows.append((f"{name} per-sample", base_ps, mine_ps))
-    return rows
+    def on(path: str, fn: Callable[..., object]) -> Callable[[], object]:
+        def run() -> object:
+            with torch_ops_only() if path == "torch" else contextlib.nullcontext():
+                return fn(model, loss_fn, batches, **kw)
+        return run
+
+    fns: dict[str, Callable[[], object]] = {"base": base}
+    for path in paths:
+        fns[f"stats {path}"] = on(path, grad_stats)
+        fns[f"v0 {path}"] = on(path, data_v0)
+    return interleaved(fns, repeat, stat, clock)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--data-size", type=int, default=5000)
+    ap.add_argument("--data-size", type=int, default=2000, help="minibatch mode: K = data_size // B + 1 batches")
+    ap.add_argument("--ps-data-size", type=int, default=500,
+                    help="per-sample mode: the first ps_data_size // B + 1 batches (vmap(grad) is slow)")
     ap.add_argument("--chunk", type=int, default=32, help="per-sample vmap chunk")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--width", type=int, default=1024, help="MLP hidden width")
+    ap.add_argument("--channels", type=int, default=32, help="CNN base channels")
+    ap.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn")
+    ap.add_argument("--modes", default="minibatch,per_sample", help="comma-separated: minibatch, per_sample")
+    ap.add_argument("--stat", choices=("min", "median"), default="min")
+    ap.add_argument("--paths", default="fused,torch", help="comma-separated: fused, torch")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: process CPU time (steadier on a shared machine; with --threads 1)")
     ap.add_argument("--quick", action="store_true", help="small models, few batches, one repeat")
     args = ap.parse_args()
     if args.quick:
-        args.batch, args.data_size, args.repeat, args.chunk = 16, 40, 1, 8
+        args.batch, args.data_size, args.ps_data_size, args.repeat, args.chunk, args.width, args.channels = \
+            16, 40, 40, 1, 8, 64, 8
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    k = args.data_size // args.batch + 1
+    paths = [p.strip() for p in args.paths.split(",")]
+    if not set(paths) <= {"fused", "torch"}:
+        ap.error(f"--paths takes fused and/or torch; got {args.paths!r}")
+    k = max(args.data_size, args.ps_data_size) // args.batch + 1
     batches = [(torch.randn(args.batch, 3, 32, 32), torch.randint(0, 10, (args.batch,))) for _ in range(k)]
-    width, channels = (64, 8) if args.quick else (1024, 32)
-    models = [(f"MLP {width}", mlp(width), True), (f"CNN c={channels}", cnn(channels), True)]
-
-    print(f"data_v0 vs the same K = {k} gradient passes (B = {args.batch}, data_size = {args.data_size}, "
-          f"CPU float32, {args.threads} thread(s), median of {args.repeat})")
-    print(f"{'model / mode':24s} {'params':>10s} {'passes ms':>10s} {'data_v0 ms':>11s} {'ratio':>7s}")
+    builders = {"mlp": (f"MLP {args.width}", lambda: mlp(args.width)),
+                "cnn": (f"CNN c={args.channels}", lambda: cnn(args.channels))}
+    lib = _stats_kernel.kernels()
+    print(f"data_v0 / grad_stats vs the same gradient passes (B = {args.batch}, CPU float32, {args.threads} "
+          f"thread(s), {args.clock} time, {args.stat} of {args.repeat} after a warm-up); compiled statistics kernels: "
+          f"{'yes' if lib is not None else 'no (' + str(_stats_kernel.unavailable_reason()) + ')'}")
+    print("fused = compiled statistics kernels, torch = torch ops only; ratio = time / passes")
+    top = f"{'':24s} {'':>10s} {'':>3s} {'passes':>8s}"
+    sub = f"{'model / mode':24s} {'params':>10s} {'K':>3s} {'ms':>8s}"
+    for p in paths:
+        top += f" | {'grad_stats ' + p:>17s} {'data_v0 ' + p:>17s}"
+        sub += f" | {'ms':>9s} {'ratio':>7s} {'ms':>9s} {'ratio':>7s}"
+    print(top)
+    print(sub)
     worst = 0.0
-    for name, model, per_sample in models:
+    for key in args.models.split(","):
+        name, build = builders[key.strip()]
+        model = build()
         n_params = sum(p.numel() for p in model.parameters())
-        for label, base, mine in bench(name, model, batches, data_size=args.data_size, chunk=args.chunk,
-                                       repeat=args.repeat, per_sample=per_sample):
-            ratio = mine / base
-            worst = max(worst, ratio)
-            print(f"{label:24s} {n_params:10,d} {base * 1e3:10.1f} {mine * 1e3:11.1f} {ratio:6.2f}x")
-    print(f"worst ratio {worst:.2f}x (target <= 1.1x): {'OK' if worst <= 1.1 else 'OVER TARGET'}")
-
+        for mode in args.modes.split(","):
+            mode = mode.strip()
+            size = args.data_size if mode == "minibatch" else args.ps_data_size
+            used = batches[:size // args.batch + 1]
+            t = bench(model, used, data_size=size, chunk=args.chunk, repeat=args.repeat, stat=args.stat, mode=mode,
+                      paths=paths, clock=args.clock)
+            base = t["base"]
+            if "fused" in paths:
+                worst = max(worst, t["v0 fused"] / base)
+            line = f"{name + ' ' + mode:24s} {n_params:10,d} {len(used):3d} {base * 1e3:8.1f}"
+            for p in paths:
+                line += (f" | {t['stats ' + p] * 1e3:9.1f} {t['stats ' + p] / base:6.2f}x"
+                         f" {t['v0 ' + p] * 1e3:9.1f} {t['v0 ' + p] / base:6.2f}x")
+            print(line, flush=True)
+    if "fused" in paths:
+        print(f"worst data_v0 ratio (fused) {worst:.2f}x (target <= 1.1x): {'OK' if worst <= 1.1 else 'OVER TARGET'}")
 
 if __name__ == "__main__":
     main()

@@ -524,3 +524,287 @@ def test_two_gloo_processes_give_one_process_v0(tmp_path):
         assert r0[0] == one.count == want.count and r0[1] == one.batch_size, DIST_CASES[i]
         assert_tensors_close(r0[2], data_v0(model, None, None, stats=one), rtol=1e-11)
         assert_tensors_close(r0[2], moments.from_stats(want), rtol=1e-11)
+
+
+# ------------------------------------------------------------------------------------- compiled statistics kernels
+# `_stats_kernel` must give the torch-op path's numbers bit for bit (minibatch sums, the v0 sweep)
+# and the float64 statistics of the same float32/float64 values (per-sample rows).
+
+from v0ref.backends import _stats_kernel  # noqa: E402
+from v0ref.backends._torch_data import _Shifted  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def lib():
+    found = _stats_kernel.kernels()
+    if found is None:
+        pytest.skip(f"no compiled statistics kernels here: {_stats_kernel.unavailable_reason()}")
+    return found
+
+
+def same_bits(a, b):
+    """Equal dtype, shape and bit pattern (NaN payloads and the sign of zero included)."""
+    if a is None or b is None:
+        return a is b
+    view = {torch.float32: torch.int32, torch.float64: torch.int64}[a.dtype]
+    return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a.view(view), b.view(view))
+
+
+def observations(seed, shapes, n, dtype):
+    g = torch.Generator().manual_seed(seed)
+    # an offset mean, so the shift matters, and exact zeros (relu-like gradients)
+    out = []
+    for _ in range(n):
+        obs = []
+        for s in shapes:
+            x = torch.randn(s, generator=g, dtype=torch.float64) * 3 + 0.5
+            x[torch.rand(s, generator=g) < 0.1] = 0.0
+            obs.append(x.to(dtype))
+        out.append(obs)
+    return out
+
+
+def run_minibatch(obs, shapes, *, fused, twist=None):
+    acc = _Shifted(shapes, [torch.device("cpu")] * len(shapes), fused=fused)
+    for k, o in enumerate(obs):
+        acc.add([twist(i, k, x) if twist else x.clone() for i, x in enumerate(o)])
+    state = [list(acc.b1), list(acc.b2), list(acc.s1 or []), list(acc.s2 or [])]
+    state = [[t.clone() for t in part] for part in state]
+    return state, acc.moments()
+
+
+ODD_SHAPES = st.lists(st.sampled_from([(1,), (3,), (7, 5), (33,), (17, 9), (0,), (2, 3, 4), (1031,)]),
+                      min_size=1, max_size=12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), shapes=ODD_SHAPES, n=st.integers(1, 23), block=st.sampled_from([2, 3, 16]),
+       dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_fused_minibatch_sums_are_bit_identical_to_torch_ops(lib, seed, shapes, n, block, dtype):
+    obs = observations(seed, shapes, n, dtype)
+    saved = _Shifted.BLOCK
+    _Shifted.BLOCK = block                     # folds at every 2nd/3rd observation, or never
+    try:
+        want_state, want = run_minibatch(obs, shapes, fused=False)
+        got_state, got = run_minibatch(obs, shapes, fused=True)
+    finally:
+        _Shifted.BLOCK = saved
+    for w_part, g_part in zip(want_state, got_state):   # partial sums and float64 totals
+        assert len(w_part) == len(g_part) and all(same_bits(a, b) for a, b in zip(w_part, g_part))
+    assert want[0] == got[0] == n
+    assert all(same_bits(a, b) for a, b in zip(want[1] + want[2], got[1] + got[2]))
+
+
+def test_fused_path_with_threads_and_large_tensors_is_bit_identical(lib):
+    # more than 2·CHUNK elements: the OpenMP split; the split never changes an element's arithmetic
+    shapes = [(3 * _stats_kernel.CHUNK + 11,), (1000, 70), (5,)]
+    obs = observations(3, shapes, 6, torch.float32)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        want_state, want = run_minibatch(obs, shapes, fused=False)
+        torch.set_num_threads(2)
+        got_state, got = run_minibatch(obs, shapes, fused=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(same_bits(a, b) for w, g in zip(want_state, got_state) for a, b in zip(w, g))
+    assert all(same_bits(a, b) for a, b in zip(want[1] + want[2], got[1] + got[2]))
+
+
+def test_tensors_the_kernel_cannot_take_fall_back_bit_identically(lib):
+    shapes = [(6, 4), (9,), (5, 3), (4,)]
+    obs = observations(5, shapes, 20, torch.float32)
+
+    def twist(i, k, x):
+        if i == 0:                              # non-contiguous: a transposed copy's view
+            return x.t().contiguous().t()
+        if i == 1 and k % 2:                    # float16 every other time: the torch path converts
+            return x.to(torch.float16)
+        if i == 2 and k >= 3:
+            return x[None].expand(2, 5, 3)[1]   # a view into a shared buffer (contiguous, not owned)
+        return x.clone()
+
+    assert not twist(0, 1, obs[1][0]).is_contiguous()
+    saved = _Shifted.BLOCK
+    _Shifted.BLOCK = 4
+    try:
+        want_state, want = run_minibatch(obs, shapes, fused=False, twist=twist)
+        got_state, got = run_minibatch(obs, shapes, fused=True, twist=twist)
+    finally:
+        _Shifted.BLOCK = saved
+    assert all(same_bits(a, b) for w, g in zip(want_state, got_state) for a, b in zip(w, g))
+    assert all(same_bits(a, b) for a, b in zip(want[1] + want[2], got[1] + got[2]))
+    # the routing itself: the transposed tensor and a float16 one go to torch ops
+    acc = _Shifted(shapes, [torch.device("cpu")] * 4, fused=True)
+    acc.add([x.clone() for x in obs[0]])
+    fast, slow = acc._split([twist(0, 1, obs[1][0]), obs[1][1].half(), obs[1][2], obs[1][3]])
+    assert slow == [0, 1] and fast == {torch.float32: [2, 3]}
+
+
+def test_the_addcmul_probe_matches_torch(lib):
+    # the kernels follow torch's own rounding of addcmul_ on this build, whichever it is
+    for dtype in (torch.float32, torch.float64):
+        assert lib.usable(dtype), f"torch's addcmul_ matched neither rounding for {dtype}"
+        g = torch.Generator().manual_seed(1)
+        b, x, y = (torch.randn(4099, generator=g, dtype=dtype) for _ in range(3))
+        out = torch.empty_like(b)
+        lib._muladd[dtype](b.numel(), x.data_ptr(), y.data_ptr(), b.data_ptr(), out.data_ptr(), int(lib.fused[dtype]))
+        assert same_bits(out, b.clone().addcmul_(x, y))
+    # a dtype the probe could not match is left to torch ops
+    acc = _Shifted([(3,)], [torch.device("cpu")], fused=True)
+    saved = dict(lib.fused)
+    try:
+        lib.fused[torch.float32] = None
+        acc.add([torch.ones(3)])
+        assert acc._split([torch.ones(3)]) == ({}, [0])
+    finally:
+        lib.fused.update(saved)
+
+
+FORMS = [("v0", "data"), ("v0", "grad-mean-var"), ("v0", "grad-mean"), ("v0", "grad-var"), ("v0", "grad-sq"),
+         ("m0", "data"), ("m0", "grad-mean")]
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), shapes=ODD_SHAPES, n=st.integers(1, 40), form=st.sampled_from(FORMS),
+       dtype=st.sampled_from([torch.float32, torch.float64]), out=st.sampled_from([torch.float32, torch.float64]),
+       scale=st.floats(0.0, 1e3), batch=st.integers(1, 300))
+def test_the_v0_sweep_is_bit_identical_to_moments_and_the_strategy(lib, seed, shapes, n, form, dtype, out, scale,
+                                                                    batch):
+    # `form` against `moments()` + GradStats + `moments.resolve` + the cast, on the same sums
+    which, kind = form
+    obs = observations(seed, shapes, n, dtype)
+    accs = []
+    for _ in range(2):
+        acc = _Shifted(shapes, [torch.device("cpu")] * len(shapes), fused=True)
+        for o in obs:
+            acc.add([x.clone() for x in o])
+        accs.append(acc)
+    got, _ = accs[0].form(_torch_data_forms()[getattr(moments.STRATEGIES[kind], which)], dtypes=[out] * len(shapes),
+                          scale=scale, batch=batch)
+    assert accs[1].formable()
+    saved = accs[1].formable
+    accs[1].formable = lambda: False             # the torch route of moments()
+    count, mean, m2 = accs[1].moments()
+    accs[1].formable = saved
+    stats = GradStats.from_moments(count, mean, m2, batch_size=batch)
+    holders = [torch.zeros(s, dtype=torch.float64) for s in shapes]
+    want = moments.resolve(which, kind, holders, scale=scale, stats=stats, min_ndim=0)
+    assert all(same_bits(a, b.to(out)) for a, b in zip(got, want))
+
+
+def _torch_data_forms():
+    from v0ref.backends import _torch_data
+    return _torch_data._FORMS
+
+
+def test_moments_sweep_is_bit_identical_to_torch_ops(lib):
+    shapes = [(40, 3), (7,), (1,)]
+    for dtype in (torch.float32, torch.float64):
+        obs = observations(9, shapes, 37, dtype)
+        _, want = run_minibatch(obs, shapes, fused=False)
+        _, got = run_minibatch(obs, shapes, fused=True)
+        assert want[0] == got[0] and all(same_bits(a, b) for a, b in zip(want[1] + want[2], got[1] + got[2]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_per_sample_rows_are_summed_in_float64(lib, dtype):
+    # rows kernel: S1 = Σ (g_r − c), S2 = Σ (g_r − c)² in float64 of the given values; compare with
+    # NumPy float64 sums of the same values (to a few float64 roundings, far below float32's)
+    g = torch.Generator().manual_seed(4)
+    shapes = [(5, 3), (1500,), (1,), (0,)]
+    blocks = [[(torch.randn((n, *s), generator=g, dtype=torch.float64) * 2 + 1).to(dtype) for s in shapes]
+              for n in (3, 1, 9, 4)]
+    acc = _Shifted(shapes, [torch.device("cpu")] * len(shapes), fused=True)
+    for b in blocks:
+        acc.add_batch([x.clone() for x in b])
+    assert all(acc._split(b, rows=True)[1] == [] for b in blocks)      # every block took the kernel
+    count, mean, m2 = acc.moments()
+    every = [np.concatenate([b[i].double().numpy() for b in blocks]) for i in range(len(shapes))]
+    assert count == 17
+    for got_mean, got_m2, x in zip(mean, m2, every):
+        want_mean = x.mean(axis=0)
+        want_m2 = ((x - want_mean) ** 2).sum(axis=0)
+        np.testing.assert_allclose(got_mean.numpy(), want_mean, rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(got_m2.numpy(), want_m2, rtol=1e-12, atol=1e-12)
+
+
+def test_per_sample_rows_with_strides_and_fallbacks(lib):
+    # a row stride of 0 (expanded: every sample the same), a padded row stride, and rows that are
+    # not contiguous (torch path) must all give the statistics of the same values
+    shapes = [(4,), (3, 2), (2, 3)]
+    g = torch.Generator().manual_seed(6)
+    base = torch.randn(4, generator=g, dtype=torch.float64)
+    padded = torch.randn(5, 8, generator=g, dtype=torch.float64)[:, :6].unflatten(1, (3, 2))
+    transposed = torch.randn(5, 3, 2, generator=g, dtype=torch.float64).transpose(1, 2)
+    grads = [base.expand(5, 4), padded, transposed]
+    acc = _Shifted(shapes, [torch.device("cpu")] * 3, fused=True)
+    acc.add_batch(grads)
+    assert acc._split(grads, rows=True) == ({torch.float64: [0, 1]}, [2])
+    count, mean, m2 = acc.moments()
+    for got_mean, got_m2, x in zip(mean, m2, grads):
+        x = x.contiguous().numpy()
+        np.testing.assert_allclose(got_mean.numpy(), x.mean(axis=0), rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(got_m2.numpy(), ((x - x.mean(axis=0)) ** 2).sum(axis=0), rtol=1e-12, atol=1e-14)
+
+
+def _float32_net(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(6, 9), torch.nn.Tanh(), torch.nn.Linear(9, 2))
+
+
+@pytest.mark.parametrize("kind,which", [("data", "v0"), ("grad-sq", "v0"), ("data", "m0"), ("grad-mean-random", "v0")])
+def test_data_v0_without_a_compiler_gives_the_same_bits(lib, monkeypatch, kind, which):
+    # minibatch: the whole data_v0 is bit-identical with and without the compiled kernels
+    net = _float32_net()
+    g = torch.Generator().manual_seed(1)
+    data = [(torch.randn(5, 6, generator=g), torch.randn(5, 2, generator=g)) for _ in range(12)]
+    monkeypatch.setattr(_Shifted, "BLOCK", 4)
+    kw = dict(data_size=50, kind=kind, which=which, key=3, scale=2.5)
+    fused = data_v0(net, mse, data, **kw)
+    stats = grad_stats(net, mse, data, data_size=50)
+    monkeypatch.setattr(_stats_kernel, "kernels", lambda: None)
+    plain = data_v0(net, mse, data, **kw)
+    plain_stats = grad_stats(net, mse, data, data_size=50)
+    assert all(v.dtype == torch.float32 for v in fused)
+    assert all(same_bits(a, b) for a, b in zip(fused, plain))
+    assert all(same_bits(a, b) for a, b in zip(stats.mean + stats.var, plain_stats.mean + plain_stats.var))
+
+
+def test_per_sample_with_and_without_kernels_agree_with_the_oracle(lib, monkeypatch):
+    model, x, y = problem(17, 60, d_in=4, d_out=3)
+    model32 = torch.nn.Linear(4, 3)
+    model32.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
+    batches = [(a.float(), b.float()) for a, b in batches_of(x, y, 8)]
+    want = [v.astype(np.float32) for v in moments.from_stats(oracle_stats(model, x, y, mode="per_sample", batch=8,
+                                                                           data_size=50))]
+    fused = data_v0(model32, mse, batches, mode="per_sample", data_size=50, chunk_size=3)
+    monkeypatch.setattr(_stats_kernel, "kernels", lambda: None)
+    plain = data_v0(model32, mse, batches, mode="per_sample", data_size=50, chunk_size=3)
+    assert_tensors_close(fused, want, rtol=2e-5)
+    assert_tensors_close(plain, want, rtol=2e-5)
+
+
+def test_fused_true_without_kernels_raises(monkeypatch):
+    monkeypatch.setattr(_stats_kernel, "kernels", lambda: None)
+    with pytest.raises(RuntimeError, match="statistics kernels"):
+        _Shifted([(2,)], [torch.device("cpu")], fused=True)
+    assert _Shifted([(2,)], [torch.device("cpu")]).lib is None        # fused=None: quietly torch ops
+
+
+def test_the_sweep_follows_the_float64_probe_whatever_the_gradient_dtype(lib, monkeypatch):
+    # M2 = S2 − S1²/K is a float64 addcmul_ even for float32 gradients: the sweep must take the
+    # float64 rounding, not the float32 one (they may differ on some builds)
+    shapes = [(300,), (7, 3)]
+    obs = observations(12, shapes, 9, torch.float32)
+    accs = []
+    for _ in range(2):
+        acc = _Shifted(shapes, [torch.device("cpu")] * 2, fused=True)
+        for o in obs:
+            acc.add([x.clone() for x in o])
+        accs.append(acc)
+    monkeypatch.setitem(lib.fused, torch.float32, not lib.fused[torch.float32])
+    count, mean, m2 = accs[0].moments()
+    monkeypatch.setattr(accs[1], "formable", lambda: False)
+    want = accs[1].moments()
+    assert count == want[0] and all(same_bits(a, b) for a, b in zip(mean + m2, want[1] + want[2]))

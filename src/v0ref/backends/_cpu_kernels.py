@@ -255,6 +255,36 @@ def _compile(cc: str, src: str, flags: tuple[str, ...], out: Path) -> str | None
     return None
 
 
+def build_library(stem: str, src: str, *, what: str = "a kernel") -> tuple[Path, tuple[str, ...]]:
+    """Compile C source ``src`` into the cache as ``<stem>-<digest>.so`` (or find it there) and
+    return ``(path, flags)``.  The digest covers the source, the flags, the compiler's version and,
+    with ``-march=native``, the host CPU; optional flag groups are dropped one by one when the
+    compiler refuses them.  Raises `KernelUnavailable` without a compiler, without a writable cache
+    folder, or when even the base flags fail."""
+    cc = compiler()
+    if cc is None:
+        raise KernelUnavailable("no C compiler found (set $CC or install cc/gcc/clang)")
+    try:
+        folder = _writable(cache_dir())
+    except OSError as exc:
+        raise KernelUnavailable(f"no writable cache folder for compiled kernels ({exc})") from exc
+    errors = []
+    optional = list(_OPTIONAL_FLAGS)
+    while True:
+        flags = _BASE_FLAGS + tuple(f for group in optional for f in group)
+        ident = "\n".join([src, " ".join(flags), _version(cc), _cpu_signature() if "-march=native" in flags else ""])
+        path = folder / f"{stem}-{hashlib.sha256(ident.encode()).hexdigest()[:24]}.so"
+        if path.exists():
+            return path, flags
+        err = _compile(cc, src, flags, path)
+        if err is None:
+            return path, flags
+        errors.append(f"{' '.join(flags)}: {err}")
+        if not optional:
+            raise KernelUnavailable(f"{cc} could not build {what}:\n" + "\n".join(errors))
+        optional.pop()            # retry without the last optional flag group
+
+
 def kernel(program: cg.Program, mode: str) -> Kernel:
     """The compiled multi-tensor kernel of ``program`` (built on first use, then cached on disk
     and in memory).  Raises `KernelUnavailable` without a compiler or when compilation fails."""
@@ -266,34 +296,11 @@ def kernel(program: cg.Program, mode: str) -> Kernel:
         found = _libraries.get(key)
         if found is not None:
             return found
-        cc = compiler()
-        if cc is None:
-            raise KernelUnavailable("no C compiler found (set $CC or install cc/gcc/clang)")
-        src = source(program, mode)
+        path, flags = build_library(program.function_name(mode), source(program, mode),
+                                    what=f"the {program.algorithm} kernel")
         try:
-            folder = _writable(cache_dir())
-        except OSError as exc:
-            raise KernelUnavailable(f"no writable cache folder for compiled kernels ({exc})") from exc
-        errors = []
-        optional = list(_OPTIONAL_FLAGS)
-        while True:
-            flags = _BASE_FLAGS + tuple(f for group in optional for f in group)
-            ident = "\n".join([src, " ".join(flags), _version(cc),
-                               _cpu_signature() if "-march=native" in flags else ""])
-            digest = hashlib.sha256(ident.encode()).hexdigest()[:24]
-            path = folder / f"{program.function_name(mode)}-{digest}.so"
-            if not path.exists():
-                err = _compile(cc, src, flags, path)
-                if err is not None:
-                    errors.append(f"{' '.join(flags)}: {err}")
-                    if not optional:
-                        raise KernelUnavailable(f"{cc} could not build the {program.algorithm} kernel:\n"
-                                                + "\n".join(errors))
-                    optional.pop()            # retry without the last optional flag group
-                    continue
-            try:
-                built = Kernel(path, program, mode, flags)
-            except (OSError, AttributeError) as exc:      # unloadable or foreign file under our name
-                raise KernelUnavailable(f"cannot load {path}: {exc}") from exc
-            _libraries[key] = built
-            return built
+            built = Kernel(path, program, mode, flags)
+        except (OSError, AttributeError) as exc:      # unloadable or foreign file under our name
+            raise KernelUnavailable(f"cannot load {path}: {exc}") from exc
+        _libraries[key] = built
+        return built

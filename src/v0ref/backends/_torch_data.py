@@ -20,10 +20,13 @@ the first observation ``c`` as the shift and ``d_k = g_k − c``,
 
     S1 = Σ d_k,   S2 = Σ d_k²,   mean = c + S1/K,   M2 = S2 − S1²/K,
 
-a few in-place passes per batch and no allocation (cheaper than a Welford update); the shift keeps
-the cancellation in ``M2`` at the scale of the spread, not of the mean.  The totals are float64;
+in place and with no allocation per batch (cheaper than a Welford update); the shift keeps the
+cancellation in ``M2`` at the scale of the spread, not of the mean.  The totals are float64;
 float64 gradients agree with `GradStats`' Welford recursion to float64 rounding, float32 ones
-are summed in short float32 blocks first (see `_Shifted`; agreement ~1e-6 relative).
+are summed in short float32 blocks first (see `_Shifted`; agreement ~1e-6 relative).  On the CPU
+the compiled kernels of `v0ref.backends._stats_kernel` do each batch's update in one pass over
+the sums (bit-identical to the torch ops that serve other devices and machines without a C
+compiler) and `data_v0` goes from the sums to v0 in one float64 sweep per tensor.
 
 **Several processes.** When ``torch.distributed`` is initialized, each rank reads its own shard.
 The ranks advance in rounds of one batch each; a small all-reduce per round tells every rank the
@@ -49,6 +52,7 @@ from typing import Any
 import torch
 
 from .. import moments
+from . import _stats_kernel
 from ..stats import MODES, GradStats
 
 __all__ = ["grad_stats", "data_v0", "DATA_KINDS"]
@@ -148,36 +152,101 @@ class _Shifted:
     `BLOCK` updates, folded into float64 totals (same-dtype, in-place passes are several times
     faster than mixed-dtype ones on CPU; the partial sums add a relative error of at most about
     ``BLOCK·2⁻²⁴`` of ``Σ d²``, far below the gradients' own float32 rounding in the backward pass).
+
+    Contiguous CPU float32/float64 tensors go through the compiled kernels of
+    `v0ref.backends._stats_kernel` (``fused=None``: when they can be built): one pass per
+    observation, bit-identical to the torch-op path that serves every other tensor (and all of them
+    with ``fused=False``); per-sample blocks are summed there in float64 directly into the totals,
+    and `moments` / `form` end the pass in one float64 sweep.
     """
 
     BLOCK = 16
     FOLD_CHUNK = 1 << 18        # elements per step of the float32 -> float64 fold (a cache-sized scratch)
 
-    def __init__(self, shapes: list[tuple[int, ...]], devices: list[torch.device]):
+    def __init__(self, shapes: list[tuple[int, ...]], devices: list[torch.device], *, fused: bool | None = None):
         self.shapes, self.devices = shapes, devices
         self.count = 0
         self.pending = 0
+        self.lib = None
+        if fused is not False and any(d.type == "cpu" for d in devices):
+            self.lib = _stats_kernel.kernels()
+        if fused and self.lib is None:
+            raise RuntimeError(f"the compiled statistics kernels are unavailable: {_stats_kernel.unavailable_reason()}")
 
-    def _start(self, first: list[torch.Tensor]) -> None:
-        self.c = [f.to(torch.float64 if f.dtype == torch.float64 else torch.float32, copy=True).contiguous()
-                  for f in first]
+    def _start(self, first: list[torch.Tensor], owned: list[bool] | None = None) -> None:
+        self.c = []
+        for f, own in zip(first, owned or [False] * len(first)):
+            dtype = torch.float64 if f.dtype == torch.float64 else torch.float32
+            whole = f.untyped_storage().nbytes() == f.numel() * f.element_size()
+            # a fresh gradient nobody else holds becomes the shift as it is (no copy)
+            self.c.append(f if own and whole and f.dtype == dtype and f.is_contiguous()
+                          else f.to(dtype, memory_format=torch.contiguous_format, copy=True))
         self.b1 = [torch.zeros_like(c) for c in self.c]             # partial sums (the totals when float64)
         self.b2 = [torch.zeros_like(c) for c in self.c]
-        self.d = [torch.empty_like(c) for c in self.c]              # scratch: g − c
+        self.d: list[torch.Tensor | None] = [None] * len(self.c)    # scratch g − c of the torch path
         self.s1: list[torch.Tensor] | None = None                   # float64 totals, from the first fold on
         self.s2: list[torch.Tensor] | None = None
 
-    def add(self, grads: list[torch.Tensor]) -> None:
-        """One observation per parameter."""
+    # ---------------------------------------------------------------- routing
+    def _split(self, grads: list[torch.Tensor], rows: bool = False) -> tuple[dict[torch.dtype, list[int]], list[int]]:
+        """Indices the kernels take (grouped by dtype) and the rest (torch ops)."""
+        fast: dict[torch.dtype, list[int]] = {}
+        slow = []
+        lib = self.lib
+        for i, (g, c) in enumerate(zip(grads, self.c)):
+            ok = (lib is not None and g.device.type == "cpu" and g.dtype == c.dtype and not g.is_neg()
+                  and (g[0].is_contiguous() if rows else (g.is_contiguous() and lib.usable(c.dtype))))
+            if ok:
+                fast.setdefault(c.dtype, []).append(i)
+            else:
+                slow.append(i)
+        return fast, slow
+
+    def _new_totals(self, *, zero: bool) -> None:
+        """float64 totals (the partial sums themselves for float64); zeros, or left to the first fold."""
+        make = torch.zeros_like if zero else torch.empty_like
+        self.s1 = [b if b.dtype == torch.float64 else make(b, dtype=torch.float64) for b in self.b1]
+        self.s2 = [b if b.dtype == torch.float64 else make(b, dtype=torch.float64) for b in self.b2]
+
+    def _totals(self, i: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Tensor i's float64 totals other than its partial sums (``None``: the partials are all)."""
+        if self.s1 is None or self.b1[i].dtype == torch.float64:
+            return None, None
+        return self.s1[i], self.s2[i]
+
+    # ---------------------------------------------------------------- observations
+    def add(self, grads: list[torch.Tensor], owned: list[bool] | None = None) -> None:
+        """One observation per parameter (``owned[i]``: grads[i] is fresh and may be kept)."""
         if self.count == 0:
-            self._start(grads)
-        else:
-            torch._foreach_copy_(self.d, grads)
-            torch._foreach_sub_(self.d, self.c)
-            torch._foreach_add_(self.b1, self.d)
-            torch._foreach_addcmul_(self.b2, self.d, self.d)
-            self._tick()
+            self._start(grads, owned)
+            self.count = 1
+            return
+        fold = self.pending + 1 >= self.BLOCK
+        first = fold and self.s1 is None
+        if first:
+            self._new_totals(zero=False)
+        fast, slow = self._split(grads)
+        for dtype, idx in fast.items():
+            mode = 0 if not fold or dtype == torch.float64 else (1 if first else 2)
+            pick = _picker(idx)
+            self.lib.add(pick(grads), pick(self.c), pick(self.b1), pick(self.b2),
+                         pick(self.s1) if mode else None, pick(self.s2) if mode else None, mode)
+        if slow:
+            d = [self._scratch(i) for i in slow]
+            pick = _picker(slow)
+            torch._foreach_copy_(d, pick(grads))
+            torch._foreach_sub_(d, pick(self.c))
+            torch._foreach_add_(pick(self.b1), d)
+            torch._foreach_addcmul_(pick(self.b2), d, d)
+            if fold:
+                self._fold(slow, first)
+        self.pending = 0 if fold else self.pending + 1
         self.count += 1
+
+    def _scratch(self, i: int) -> torch.Tensor:
+        if self.d[i] is None:
+            self.d[i] = torch.empty_like(self.c[i])
+        return self.d[i]
 
     def add_batch(self, grads: list[torch.Tensor], owned: list[bool] | None = None) -> None:
         """``n`` observations per parameter (leading axis of every tensor); ``owned[i]``: grads[i]
@@ -187,52 +256,95 @@ class _Shifted:
             return
         if self.count == 0:
             self._start([g[0] for g in grads])
-        for g, c, b1, b2, own in zip(grads, self.c, self.b1, self.b2, owned or [False] * len(grads)):
+        fast, slow = self._split(grads, rows=True)
+        if fast and self.s1 is None:
+            self._new_totals(zero=True)
+        for dtype, idx in fast.items():
+            pick = _picker(idx)
+            self.lib.add_rows(pick(grads), pick(self.c), pick(self.s1), pick(self.s2))
+        owned = owned or [False] * len(grads)
+        for i in slow:
+            g, c = grads[i], self.c[i]
             # shape (n, *shape); vmap's fresh outputs are reused in place
-            d = g.sub_(c) if own and g.dtype == c.dtype else g.to(c.dtype, copy=True).sub_(c)
-            b1.add_(d.sum(dim=0))
-            b2.add_(d.square_().sum(dim=0))
-        self._tick()
+            d = g.sub_(c) if owned[i] and g.dtype == c.dtype else g.to(c.dtype, copy=True).sub_(c)
+            self.b1[i].add_(d.sum(dim=0))
+            self.b2[i].add_(d.square_().sum(dim=0))
+        if slow:
+            self.pending += 1
+            if self.pending >= self.BLOCK:
+                self._fold(range(len(self.c)), self.s1 is None)
+                self.pending = 0
         self.count += n
 
-    def _tick(self) -> None:
-        self.pending += 1
-        if self.pending >= self.BLOCK:
-            self._fold()
-
-    def _fold(self) -> None:
-        self.pending = 0
-        if self.s1 is None:       # the first fold: the float32 partial sums become the float64 totals
-            self.s1 = [b if b.dtype == torch.float64 else b.to(torch.float64) for b in self.b1]
-            self.s2 = [b if b.dtype == torch.float64 else b.to(torch.float64) for b in self.b2]
-            for part in self.b1 + self.b2:
-                if part.dtype != torch.float64:
-                    part.zero_()
-            return
-        for totals, parts in ((self.s1, self.b1), (self.s2, self.b2)):
-            for total, part in zip(totals, parts):
-                if total is part:
-                    continue
-                flat_t, flat_p = total.view(-1), part.view(-1)
-                scratch = torch.empty(min(self.FOLD_CHUNK, flat_p.numel()), dtype=torch.float64, device=part.device)
-                for i in range(0, flat_p.numel(), self.FOLD_CHUNK):
-                    n = min(self.FOLD_CHUNK, flat_p.numel() - i)
-                    flat_t[i:i + n].add_(scratch[:n].copy_(flat_p[i:i + n]))
+    def _fold(self, indices: Iterable[int], first: bool) -> None:
+        """Move tensors' float32 partial sums into the float64 totals (``first``: create them)."""
+        if first and self.s1 is None:
+            self._new_totals(zero=False)
+        for i in indices:
+            total1, total2 = self._totals(i)
+            if total1 is None:
+                continue
+            for total, part in ((total1, self.b1[i]), (total2, self.b2[i])):
+                if first:
+                    total.copy_(part)
+                else:
+                    flat_t, flat_p = total.view(-1), part.view(-1)
+                    scratch = torch.empty(min(self.FOLD_CHUNK, flat_p.numel()), dtype=torch.float64,
+                                          device=part.device)
+                    for j in range(0, flat_p.numel(), self.FOLD_CHUNK):
+                        m = min(self.FOLD_CHUNK, flat_p.numel() - j)
+                        flat_t[j:j + m].add_(scratch[:m].copy_(flat_p[j:j + m]))
                 part.zero_()
+
+    # ---------------------------------------------------------------- results
+    def formable(self) -> bool:
+        """`form` can run: the kernels are loaded and serve float64 (the probe) and every tensor is on the CPU."""
+        return (self.lib is not None and self.count > 0 and self.lib.usable(torch.float64)
+                and all(c.device.type == "cpu" for c in self.c))
+
+    def form(self, what: str, *, dtypes: Sequence[torch.dtype], scale: float = 1.0, batch: float = 1.0,
+             out2: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+        """`_stats_kernel.FORMS` ``what`` of every parameter in one float64 sweep, written in
+        ``dtypes`` (float32/float64; anything else comes back float64 for the caller to cast); with
+        ``out2`` also ``M2`` (float64).  Ends the accumulation, like `moments`."""
+        outs = [torch.empty(c.shape, dtype=dt if dt in (torch.float32, torch.float64) else torch.float64,
+                            device=c.device) for c, dt in zip(self.c, dtypes)]
+        seconds = [torch.empty(c.shape, dtype=torch.float64, device=c.device) for c in self.c] if out2 else None
+        groups: dict[tuple[torch.dtype, torch.dtype], list[int]] = {}
+        for i, (c, o) in enumerate(zip(self.c, outs)):
+            groups.setdefault((c.dtype, o.dtype), []).append(i)
+        for idx in groups.values():
+            pick = _picker(idx)
+            totals = [self._totals(i) for i in idx]
+            self.lib.form(pick(self.c), pick(self.b1), pick(self.b2), [t[0] for t in totals], [t[1] for t in totals],
+                          pick(outs), count=self.count, what=what, batch=batch, scale=scale,
+                          out2=pick(seconds) if seconds is not None else None)
+        self.count = -1
+        return outs, seconds
 
     def moments(self) -> tuple[int, list[torch.Tensor], list[torch.Tensor]]:
         """``(count, mean, M2)`` in float64; zeros where nothing was seen."""
         if self.count == 0:
             zeros = [torch.zeros(s, dtype=torch.float64, device=d) for s, d in zip(self.shapes, self.devices)]
             return 0, zeros, [z.clone() for z in zeros]
-        self._fold()
         k = self.count
+        if self.formable():
+            mean, m2 = self.form("moments", dtypes=[torch.float64] * len(self.c), out2=True)
+            return k, mean, m2
+        self._fold(range(len(self.c)), self.s1 is None)
+        s1 = [b if t is None else t for b, (t, _) in zip(self.b1, map(self._totals, range(len(self.c))))]
+        s2 = [b if t is None else t for b, (_, t) in zip(self.b2, map(self._totals, range(len(self.c))))]
         # in place on the totals (this ends the accumulation); S2 − S1²/K ≥ 0 exactly
         # (Cauchy–Schwarz), rounding may dip a hair below
-        m2 = [s2.addcmul_(s1, s1, value=-1.0 / k).clamp_min_(0.0) for s1, s2 in zip(self.s1, self.s2)]
-        mean = [s1.div_(k).add_(c) for c, s1 in zip(self.c, self.s1)]
+        m2 = [t2.addcmul_(t1, t1, value=-1.0 / k).clamp_min_(0.0) for t1, t2 in zip(s1, s2)]
+        mean = [t1.div_(k).add_(c) for c, t1 in zip(self.c, s1)]
         self.count = -1
         return k, mean, m2
+
+
+def _picker(idx: list[int]) -> Callable[[list | None], list]:
+    """``pick(xs) = [xs[i] for i in idx]``."""
+    return lambda xs: [xs[i] for i in idx]  # type: ignore[index]
 
 
 def _owned(grads: list[torch.Tensor], others: Iterable[torch.Tensor]) -> list[bool]:
@@ -485,6 +597,37 @@ def grad_stats(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Batch]
     >>> stats.count, stats.batch_size, stats.shapes
     (7, 16, [(1, 3), (1,)])
     """
+    run = _gather(model, loss_fn, batches, mode=mode, data_size=data_size, batch_size=batch_size, params=params,
+                  eval_mode=eval_mode, progress=progress, device=device, chunk_size=chunk_size, group=group)
+    count, mean, m2 = run.acc.moments()
+    if run.world > 1:
+        count, mean, m2 = _combine(count, mean, m2, group)
+    run.check(count)
+    return GradStats.from_moments(count, mean, m2, mode=mode, batch_size=run.batch_size, data_size=data_size)
+
+
+class _Gathered:
+    """What a data pass leaves: the accumulator and what the checks and `GradStats` need."""
+
+    def __init__(self, acc: _Shifted, *, per_sample: bool, batch_size: int | None, data_size: int, world: int):
+        self.acc, self.per_sample, self.data_size, self.world = acc, per_sample, data_size, world
+        self.batch_size = None if per_sample else batch_size
+
+    def check(self, count: int) -> None:
+        """Raise when nothing was seen; warn (at the caller of the public function) when the data
+        ran out before ``data_size`` was covered."""
+        if count == 0:
+            raise ValueError("batches yielded no samples")
+        covered = count * (self.batch_size or 1)
+        if (not self.per_sample and covered <= self.data_size) or (self.per_sample and count < self.data_size):
+            warnings.warn(f"batches ran out after {covered} samples, before data_size={self.data_size} was covered",
+                          UserWarning, stacklevel=3)
+
+
+def _gather(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Batch], *, mode: str, data_size: int,
+            batch_size: int | None, params: Sequence[torch.Tensor] | None, eval_mode: bool, progress: bool | None,
+            device: Any, chunk_size: int | None, group: Any, fused: bool | None = None) -> _Gathered:
+    """The data pass of `grad_stats` (arguments checked here); ``fused``: see `_Shifted`."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     if not callable(loss_fn):
@@ -512,7 +655,7 @@ def grad_stats(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Batch]
     show = _show_progress(progress, rank)
 
     shapes = [tuple(_real(p.detach()).shape) for p in chosen]
-    acc = _Shifted(shapes, [p.device for p in chosen])
+    acc = _Shifted(shapes, [p.device for p in chosen], fused=fused)
     per_sample = _PerSample(model, loss_fn, chosen) if mode == "per_sample" else None
     # minibatch: the stop rule is "first K with K·B > data_size", i.e. K_stop = data_size // B + 1
     k_stop = None if batch_size is None else data_size // batch_size + 1
@@ -561,7 +704,8 @@ def grad_stats(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Batch]
                 # this round's batches are numbered in rank order after those already taken
                 position = seen + sum(1 for n in lengths[:rank] if n)
                 if batch is not None and position < k_stop:
-                    acc.add(_minibatch_grads(model, loss_fn, _to(batch, tensors, skeleton, device), chosen))
+                    grads = _minibatch_grads(model, loss_fn, _to(batch, tensors, skeleton, device), chosen)
+                    acc.add(grads, _owned(grads, [*chosen, *tensors]) if acc.count == 0 else None)
                 new = min(seen + sum(1 for n in lengths if n), k_stop)
                 bar.advance(new - seen)
                 seen = new
@@ -588,19 +732,7 @@ def grad_stats(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Batch]
         for m, training in modes:
             m.training = training
 
-    count, mean, m2 = acc.moments()
-    if world > 1:
-        count, mean, m2 = _combine(count, mean, m2, group)
-    if count == 0:
-        raise ValueError("batches yielded no samples")
-    covered = count * (batch_size or 1)
-    if (per_sample is None and covered <= data_size) or (per_sample is not None and count < data_size):
-        # point at the user's call, through data_v0 when it was the caller
-        caller = sys._getframe(1).f_code
-        warnings.warn(f"batches ran out after {covered} samples, before data_size={data_size} was covered",
-                      UserWarning, stacklevel=3 if caller is data_v0.__code__ else 2)
-    return GradStats.from_moments(count, mean, m2, mode=mode, batch_size=batch_size if per_sample is None else None,
-                                  data_size=data_size)
+    return _Gathered(acc, per_sample=per_sample is not None, batch_size=batch_size, data_size=data_size, world=world)
 
 
 def _to(batch: Batch, tensors: list[torch.Tensor], skeleton: Any, device: torch.device | None) -> Batch:
@@ -672,30 +804,51 @@ def data_v0(model: torch.nn.Module, loss_fn: LossFn | None, batches: Iterable[Ba
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     chosen = _check_params(model, params)
+    if min_ndim is None:
+        min_ndim = moments.STRATEGIES[kind].min_ndim
+    if any(p.is_complex() for p in chosen) and "key" in (moments.STRATEGIES[kind].needs or ""):
+        raise ValueError(f"kind={kind!r} draws from the parameters' fans, which complex parameters do not have")
     if stats is None:
         if loss_fn is None or batches is None:
             raise ValueError("data_v0 needs loss_fn and batches, or precomputed stats=GradStats(...)")
-        stats = grad_stats(model, loss_fn, batches, mode=mode, data_size=data_size, batch_size=batch_size,
-                           params=chosen, eval_mode=eval_mode, progress=progress, device=device,
-                           chunk_size=chunk_size, group=group)
+        run = _gather(model, loss_fn, batches, mode=mode, data_size=data_size, batch_size=batch_size, params=chosen,
+                      eval_mode=eval_mode, progress=progress, device=device, chunk_size=chunk_size, group=group)
+        what = _FORMS.get(getattr(moments.STRATEGIES[kind], which))
+        if what is not None and run.world == 1 and run.acc.formable():
+            # one float64 sweep from the sums to the result (bit-identical to the route below)
+            run.check(run.acc.count)
+            dtypes = [_real(p.detach()).dtype for p in chosen]
+            values, _ = run.acc.form(what, dtypes=dtypes, scale=scale,
+                                     batch=run.batch_size if run.batch_size is not None else 1)
+            return _finish(chosen, values, min_ndim)
+        count, mean, m2 = run.acc.moments()
+        if run.world > 1:
+            count, mean, m2 = _combine(count, mean, m2, group)
+        run.check(count)
+        stats = GradStats.from_moments(count, mean, m2, mode=mode, batch_size=run.batch_size, data_size=data_size)
     else:
         if not isinstance(stats, GradStats):
             raise TypeError(f"stats must be a v0ref.stats.GradStats; got {type(stats).__name__}")
         if loss_fn is not None or batches is not None:
             raise ValueError("pass either stats or loss_fn and batches, not both")
-    if any(p.is_complex() for p in chosen) and "key" in (moments.STRATEGIES[kind].needs or ""):
-        raise ValueError(f"kind={kind!r} draws from the parameters' fans, which complex parameters do not have")
     # statistics live in real-view shapes (complex parameters); the ndim rule is the parameter's own
     shapes = [tuple(_real(p.detach()).shape) for p in chosen]
     if stats.shapes != shapes:
         raise ValueError(f"stats were gathered for parameters of shapes {stats.shapes}; params have {shapes}")
     holders = [torch.zeros(s, dtype=torch.float64, device=p.device) for s, p in zip(shapes, chosen)]
     values = moments.resolve(which, kind, holders, scale=scale, key=key, stats=stats, min_ndim=0, layout="torch")
-    if min_ndim is None:
-        min_ndim = moments.STRATEGIES[kind].min_ndim
+    return _finish(chosen, [torch.as_tensor(v, device=p.device) for p, v in zip(chosen, values)], min_ndim)
+
+
+# the data strategies' formulas that `_Shifted.form` evaluates in its sweep (`_stats_kernel.FORMS`)
+_FORMS = {moments._grad_mean_var: "mean_var", moments._grad_mean_sq: "mean_sq", moments._grad_mean: "mean",
+          moments._grad_var: "var", moments._grad_sq: "var_plus_mean_sq"}
+
+
+def _finish(chosen: list[torch.Tensor], values: list[torch.Tensor], min_ndim: int) -> list[torch.Tensor]:
+    """Each value in its parameter's dtype (complex: from the real pairs); zeros below ``min_ndim``."""
     out = []
     for p, v in zip(chosen, values):
-        v = torch.as_tensor(v, device=p.device)
         if p.ndim < min_ndim:
             v = torch.zeros_like(v)
         if p.is_complex():
