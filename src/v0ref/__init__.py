@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import algorithms, diagnostics, init, moments, random, schedules, stats
+from . import algorithms, init, moments, random, schedules, stats
 from ._backend import BACKENDS, get_backend, namespace, use
 from .algorithms import OPTIMIZERS
 
@@ -25,6 +25,15 @@ __all__ = ["OPTIMIZERS", "STRATEGIES", "INITS", "SCHEDULES", "BACKENDS", "use", 
 STRATEGIES = moments.STRATEGIES      # v0/m0 strategies
 INITS = init.INITIALIZERS            # weight and bias initializers
 SCHEDULES = schedules.SCHEDULES      # learning-rate and momentum schedules
+
+
+def __getattr__(attr: str) -> Any:
+    # v0ref.diagnostics reads results into NumPy: imported on first use, so that ``import v0ref``
+    # (or v0ref.random alone) loads no array library it does not need
+    if attr == "diagnostics":
+        import importlib
+        return importlib.import_module(".diagnostics", __name__)
+    raise AttributeError(f"module 'v0ref' has no attribute {attr!r}")
 
 
 def optimizer(name: str, params: Any = None, **kwargs: Any) -> Any:
