@@ -78,6 +78,10 @@ def stream_bandwidth(n: int, repeat: int) -> float:
     return 12 * n / timeit(once, repeat)
 
 
+def _flat(factory):
+    return lambda: optax.flatten(factory())
+
+
 def state_arrays(tx, params) -> int:
     """State arrays per parameter array (k in the byte count)."""
     return (len(jax.tree.leaves(tx.init(params))) - 1) // len(jax.tree.leaves(params))
@@ -89,10 +93,16 @@ def main() -> None:
     ap.add_argument("--tensors", type=int, nargs="+", default=[100, 2000])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="1M params in 10 and 200 arrays, 3 repeats, 3 algorithms")
+    ap.add_argument("--flatten", action="store_true",
+                    help="also time every pair wrapped in optax.flatten (one flat vector per step; state kept flat)")
+    ap.add_argument("--only", nargs="+", default=None, help="algorithm labels to run (default: all)")
     args = ap.parse_args()
     if args.quick:
         args.params, args.repeat, args.tensors = 1_000_000, 3, [10, 200]
-    pairs = [p for p in PAIRS if not args.quick or p[0] in QUICK]
+    pairs = [p for p in PAIRS if (not args.quick or p[0] in QUICK) and (args.only is None or p[0] in args.only)]
+    if args.flatten:
+        pairs += [(f"{label} [flatten]", _flat(ours), _flat(theirs) if theirs else None, ours)
+                  for label, ours, theirs in pairs]
     bw = stream_bandwidth(args.params, args.repeat)
     print(f"jax {jax.__version__}, optax {optax.__version__}, {jax.devices()[0].platform}; "
           f"streaming bandwidth (donated triad): {bw / 1e9:.2f} GB/s")
@@ -108,8 +118,8 @@ def main() -> None:
         # (measured: 100-415 ms instead of ~20 ms for whichever row comes first): warm both up
         for donate in (False, True):
             time_tx(pairs[0][2]() if pairs[0][2] else pairs[0][1](), params, grads, donate, 3)
-        for label, ours, theirs in pairs:
-            k = state_arrays(ours(), params)
+        for label, ours, theirs, *plain in pairs:
+            k = state_arrays((plain[0] if plain else ours)(), params)
             limit = (3 + 2 * k) * 4 * n * n_tensors / bw
             for donate in (False, True):
                 t_ours = time_tx(ours(), params, grads, donate, args.repeat)
