@@ -17,6 +17,7 @@ numbers, the claims, the arguments and the versions, and ``<name>.png`` when plo
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import platform
@@ -93,6 +94,22 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def single_torch_thread(run: Callable[..., Result]) -> Callable[..., Result]:
+    """Run ``run`` with one torch intra-op thread (restored afterwards): the experiments' timings
+    and numbers are stated for one core, and threads oversubscribe a shared machine."""
+    @functools.wraps(run)
+    def wrapper(*args: Any, **kwargs: Any) -> Result:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return run(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+    return wrapper
 
 
 def _versions() -> dict:

@@ -36,7 +36,7 @@ if __package__ in (None, ""):                      # run as a script: make the r
 
 
 from experiments import _digits as D  # noqa: E402
-from experiments._common import Recorder, cli, pyplot  # noqa: E402
+from experiments._common import Recorder, cli, pyplot, single_torch_thread  # noqa: E402
 
 NAME = "digits_sigma"
 SEEDS = 5
@@ -132,16 +132,10 @@ def plot_sigma(rec: Recorder, zero: dict, table: dict, sigmas: tuple[float, ...]
     rec.figure(fig)
 
 
+@single_torch_thread
 def run(*, quick: bool = False, out=None, seed: int = 0, plot: bool = True):
     """Sweep σ for Adam's v0,rnd and v0,data, check the exact claims, compare with Table 6."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _run(quick=quick, out=out, seed=seed, plot=plot)
-    finally:
-        torch.set_num_threads(threads)
+    return _run(quick=quick, out=out, seed=seed, plot=plot)
 
 
 def _run(*, quick: bool, out, seed: int, plot: bool):

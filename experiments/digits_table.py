@@ -52,7 +52,7 @@ if __package__ in (None, ""):                      # run as a script: make the r
 import numpy as np  # noqa: E402
 
 from experiments import _digits as D  # noqa: E402
-from experiments._common import Recorder, cli, pyplot  # noqa: E402
+from experiments._common import Recorder, cli, pyplot, single_torch_thread  # noqa: E402
 
 NAME = "digits_table"
 SEEDS = 5
@@ -170,16 +170,10 @@ def plot_table(rec: Recorder, table: dict, optimizers: tuple[str, ...], seeds: i
     rec.figure(fig)
 
 
+@single_torch_thread
 def run(*, quick: bool = False, out=None, seed: int = 0, plot: bool = True):
     """Train every (optimizer, v0 variant, seed), check the exact claims, compare with the paper."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _run(quick=quick, out=out, seed=seed, plot=plot)
-    finally:
-        torch.set_num_threads(threads)
+    return _run(quick=quick, out=out, seed=seed, plot=plot)
 
 
 def _run(*, quick: bool, out, seed: int, plot: bool):

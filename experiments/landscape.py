@@ -66,7 +66,7 @@ if __package__ in (None, ""):                      # run as a script: make the r
 import numpy as np  # noqa: E402
 
 from experiments import _digits as D  # noqa: E402
-from experiments._common import Recorder, cli, pyplot  # noqa: E402
+from experiments._common import Recorder, cli, pyplot, single_torch_thread  # noqa: E402
 
 NAME = "landscape"
 OPTIMIZER = "Adam"
@@ -331,16 +331,10 @@ def plot(rec: Recorder, per_seed: list, surf: dict, *, alphas, slice_alphas, gri
 # run
 # ----------------------------------------------------------------------------------------------
 
+@single_torch_thread
 def run(*, quick: bool = False, out=None, seed: int = 0, plot: bool = True):
     """Train, measure barriers and slices, state the claims (one torch thread)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _run(quick=quick, out=out, seed=seed, plot_on=plot)
-    finally:
-        torch.set_num_threads(threads)
+    return _run(quick=quick, out=out, seed=seed, plot_on=plot)
 
 
 def _run(*, quick: bool, out, seed: int, plot_on: bool):

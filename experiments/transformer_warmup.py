@@ -76,7 +76,7 @@ import v0ref.schedules as S  # noqa: E402
 from v0ref import diagnostics as D  # noqa: E402
 from v0ref.backends.torch import Adam, ScheduleLR, data_v0  # noqa: E402
 
-from experiments._common import Recorder, cli, pyplot  # noqa: E402
+from experiments._common import Recorder, cli, pyplot, single_torch_thread  # noqa: E402
 from experiments._seqtask import SeqTask, build, param_names, seq_loss, snapshot  # noqa: E402
 
 NAME = "transformer_warmup"
@@ -140,8 +140,8 @@ def train(run: str, lr: float, steps: int, batches: list, seed: int, v0_data: li
                 seconds=time.perf_counter() - start)
 
 
+@single_torch_thread
 def run(*, quick: bool = False, out=None, seed: int = 0, plot: bool = True):
-    torch.set_num_threads(1)
     cfg = QUICK if quick else FULL
     rec = Recorder(NAME, quick=quick, seed=seed, out=out, plot=plot,
                    args=dict(task=TASK.__dict__, model=MODEL, batch=BATCH, betas=BETAS, eps=EPS, warmup=WARMUP,

@@ -56,12 +56,11 @@ if __package__ in (None, ""):                      # run as a script: make the r
     sys.path[:0] = [str(_ROOT), str(_ROOT / "src")]
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from v0ref import diagnostics as D  # noqa: E402
 from v0ref.backends.torch import SGD, Adam  # noqa: E402
 
-from experiments._common import Recorder, cli, pyplot  # noqa: E402
+from experiments._common import Recorder, cli, pyplot, single_torch_thread  # noqa: E402
 from experiments._seqtask import SeqTask, build, param_names, seq_loss, snapshot  # noqa: E402
 
 NAME = "update_histograms"
@@ -120,8 +119,8 @@ def matrix_norms(res: dict) -> np.ndarray:
     return np.array([math.sqrt(sum(n * n for n, m in zip(tr.tensor_norms[int(k)], mask) if m)) for k in steps])
 
 
+@single_torch_thread
 def run(*, quick: bool = False, out=None, seed: int = 0, plot: bool = True):
-    torch.set_num_threads(1)
     cfg = QUICK if quick else FULL
     rec = Recorder(NAME, quick=quick, seed=seed, out=out, plot=plot,
                    args=dict(task=TASK.__dict__, model=MODEL, sgd_lr=SGD_LR, sgd_momentum=SGD_MOMENTUM,

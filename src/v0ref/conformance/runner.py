@@ -263,9 +263,20 @@ def _rounded_hyper(case: Case, dtype: str) -> dict[str, Any] | None:
     return out
 
 
-def _cast_export(exported: tuple[list, list], dtype: str) -> tuple[list, list]:
-    params, states = exported
+def _exact_product_step(case: Case, hyper_low: Mapping[str, Any], start: tuple[list, list], g64: list,
+                        dtype: str) -> tuple[list, list]:
+    """One step of the exact-product port model (`_rounded_hyper`) from ``start`` (params, states
+    in ``dtype``), its result rounded to ``dtype``."""
+    exact = _oracle(case, "float64", start[0], states=_cast_states(start[1], "float64"), hyper=hyper_low)
+    exact.step(g64)
+    params, states = exact.export()
     return [np.asarray(p).astype(dtype) for p in params], _cast_states(states, dtype)
+
+
+def _raise_to(errors: dict, more: Mapping) -> None:
+    """``errors[key] = max(errors[key], more[key])`` for every key of ``more``."""
+    for key, e in more.items():
+        errors[key] = max(errors.get(key, 0.0), e)
 
 
 def _cast_states(states: Sequence[Mapping[str, Any]], dtype: str) -> list[dict[str, Any]]:
@@ -346,12 +357,8 @@ def _run(port: Any, case: Case, tol: Tolerance, result: CaseResult) -> None:
         low_one.step([x.astype(low) for x in g])
         own = _free_errors(cmp_low, low_one.export(), ref_one, resync, None)
         if hyper_low is not None:       # a port with exact products and dtype-rounded constants
-            exact = _oracle(case, "float64", resync[0], states=_cast_states(resync[1], "float64"),
-                            hyper=hyper_low)
-            exact.step(g64)
-            rounded = _cast_export(exact.export(), dtype)
-            for key, e in _free_errors(cmp, rounded, ref_one, resync, None).items():
-                own[key] = max(own.get(key, 0.0), e)
+            rounded = _exact_product_step(case, hyper_low, resync, g64, dtype)
+            _raise_to(own, _free_errors(cmp, rounded, ref_one, resync, None))
         bound_fn = lambda name, i: tol.step_ulps + tol.k * own.get((name, i), 0.0)  # noqa: E731
         ratio, failure = _compare_all(cmp, one.export(), ref_one, resync, bound_fn, t, "step-wise")
         result.stepwise_ratio = max(result.stepwise_ratio, ratio)
@@ -363,12 +370,8 @@ def _run(port: Any, case: Case, tol: Tolerance, result: CaseResult) -> None:
         magnitudes = _running_max(magnitudes, ref, start64)
         own_err = _free_errors(cmp_low, oracle_low.export(), ref, start64, magnitudes)
         if hyper_low is not None:       # the exact-product port model, free-running in the run's dtype
-            exact = _oracle(case, "float64", exact_state[0], states=_cast_states(exact_state[1], "float64"),
-                            hyper=hyper_low)
-            exact.step(g64)
-            exact_state = _cast_export(exact.export(), dtype)
-            for key, e in _free_errors(cmp, exact_state, ref, start64, magnitudes).items():
-                own_err[key] = max(own_err.get(key, 0.0), e)
+            exact_state = _exact_product_step(case, hyper_low, exact_state, g64, dtype)
+            _raise_to(own_err, _free_errors(cmp, exact_state, ref, start64, magnitudes))
         floor = tol.floor * math.sqrt(t)
         bound_fn = lambda name, i: tol.k * own_err.get((name, i), 0.0) + floor  # noqa: E731
         ratio, failure = _compare_all(cmp, free.export(), ref, start64, bound_fn, t, "free-running", magnitudes)
