@@ -99,10 +99,12 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.params, args.repeat, args.tensors = 1_000_000, 3, [10, 200]
-    pairs = [p for p in PAIRS if (not args.quick or p[0] in QUICK) and (args.only is None or p[0] in args.only)]
+    pairs = [p for p in PAIRS if not args.quick or p[0] in QUICK]
     if args.flatten:
         pairs += [(f"{label} [flatten]", _flat(ours), _flat(theirs) if theirs else None, ours)
                   for label, ours, theirs in pairs]
+    if args.only is not None:       # labels as printed, e.g. "adam" or "adam [flatten]"
+        pairs = [p for p in pairs if p[0] in args.only]
     bw = stream_bandwidth(args.params, args.repeat)
     print(f"jax {jax.__version__}, optax {optax.__version__}, {jax.devices()[0].platform}; "
           f"streaming bandwidth (donated triad): {bw / 1e9:.2f} GB/s")
