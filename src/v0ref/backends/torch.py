@@ -246,7 +246,7 @@ class V0Optimizer(torch.optim.Optimizer):
             if not _cpu_kernels.available():
                 raise ValueError("impl='oracle-compiled' needs a C compiler ($CC, cc, gcc or clang on PATH); "
                                  "none was found")
-            bad = [tuple(p.shape) for p in group["params"] if not self._compilable_tensor(p)]
+            bad = [tuple(p.shape) for p in group["params"] if not self._compilable([p])]
             if bad:
                 raise ValueError("impl='oracle-compiled' runs on CPU float32/float64 (or complex64/128) "
                                  f"parameters; got other parameters of shapes {bad[:3]}")
@@ -361,11 +361,9 @@ class V0Optimizer(torch.optim.Optimizer):
                 and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params))
 
     @staticmethod
-    def _compilable_tensor(p: torch.Tensor) -> bool:
-        return p.device.type == "cpu" and p.dtype in _COMPILED_MODES
-
-    def _compilable(self, params: Sequence[torch.Tensor]) -> bool:
-        return _cpu_kernels.available() and all(self._compilable_tensor(p) for p in params)
+    def _compilable(params: Sequence[torch.Tensor]) -> bool:
+        # is_cpu, not device.type: asked for every tensor on every step (2000 tensors: 0.2 vs 0.9 ms)
+        return _cpu_kernels.available() and all(p.is_cpu and p.dtype in _COMPILED_MODES for p in params)
 
     def path(self, group: Mapping[str, Any] | None = None, hp: Any = None) -> str:
         """The path a step takes for ``group`` (default: the first), one of `IMPLS`."""
@@ -398,11 +396,11 @@ class V0Optimizer(torch.optim.Optimizer):
                 loss = closure()
         for gi, group in enumerate(self.param_groups):
             params = [p for p in group["params"] if p.grad is not None]
-            for i, p in enumerate(params):
-                if p.grad.is_sparse:
-                    raise ValueError(f"{type(self).__name__} does not support sparse gradients (group {gi}, "
-                                     f"parameter of shape {tuple(p.shape)}); use torch.optim.SparseAdam or "
-                                     "densify the gradient")
+            if any(p.grad.is_sparse for p in params):
+                p = next(p for p in params if p.grad.is_sparse)
+                raise ValueError(f"{type(self).__name__} does not support sparse gradients (group {gi}, "
+                                 f"parameter of shape {tuple(p.shape)}); use torch.optim.SparseAdam or "
+                                 "densify the gradient")
             if not params:
                 continue
             hp = self._hyper(group)
