@@ -308,7 +308,10 @@ class V0Optimizer(torch.optim.Optimizer):
                 _real(old).copy_(value)
             else:
                 new = value.detach().clone()
-                st[key] = torch.view_as_complex(new) if p.is_complex() else new
+                if p.is_complex():          # an empty (0, 2) clone may lack the unit last stride
+                    new = (torch.view_as_complex(new) if new.numel()
+                           else torch.empty(new.shape[:-1], dtype=p.dtype, device=p.device))
+                st[key] = new
 
     def oracle_state(self, p: torch.Tensor) -> Any:
         """The state of ``p`` as the oracle's record (``step`` an int, scalars Python floats)."""
