@@ -8,6 +8,14 @@ import os
 # went from 0.04 s to 1.5 s); the oracle tests use small tensors, so one thread is also faster.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+# the repository root, so that tests import the paper experiments as ``experiments.<name>``
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from array_api_compat import array_namespace  # noqa: E402

@@ -9,8 +9,6 @@ against a module that holds those weights, and the 2-D surface's centre against 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,10 +16,6 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from v0ref.diagnostics import (  # noqa: E402
     filter_normalized_direction,
@@ -31,14 +25,6 @@ from v0ref.diagnostics import (  # noqa: E402
 
 from experiments import _digits as D  # noqa: E402
 from experiments import landscape  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_landscape_quick(tmp_path):

@@ -6,15 +6,9 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from v0ref import diagnostics as D  # noqa: E402
 from v0ref.objectives import OBJECTIVES  # noqa: E402

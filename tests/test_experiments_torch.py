@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from functools import partial
 from pathlib import Path
 
@@ -15,21 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 from experiments import _seqtask as T  # noqa: E402
 from v0ref import diagnostics as D  # noqa: E402
 from v0ref.backends.torch import Adam  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def test_task_batches_reverse_and_are_reproducible():
