@@ -383,3 +383,106 @@ def test_replaced_state_tensors_are_picked_up():
                 opt.state[p]["exp_inf"] = opt.state[p]["exp_inf"].clone()
                 opt.state[p]["step"] = opt.state[p]["step"].clone()
     _assert_matches_oracle((ps, opt), _numpy_oracle("adamax", {}, params, grads), "adamax, swapped state")
+
+
+# ------------------------------------------------------------------------------------ (d) replay
+
+def _mutate(kind, opt, ps, t):
+    """Between steps 2 and 3: change one thing a kept plan depends on."""
+    st0 = opt.state[ps[0]]
+    if kind == "param data swapped":
+        ps[0].data = ps[0].data.clone()
+    elif kind == "state tensor swapped":
+        key = next(k for k in st0 if k != "step")
+        st0[key] = st0[key].clone()
+    elif kind == "state dict replaced":
+        opt.state[ps[1]] = {k: v.clone() for k, v in opt.state[ps[1]].items()}
+    elif kind == "one step count edited":
+        st0["step"].add_(3)
+    elif kind == "every step count edited":
+        for p in ps:
+            opt.state[p]["step"].fill_(40.0)
+    elif kind == "lr changed":
+        opt.param_groups[0]["lr"] *= 0.25
+    elif kind == "scalar state edited":
+        st0["mu_product"].mul_(0.5)
+    elif kind == "state_dict reloaded":
+        opt.load_state_dict(opt.state_dict())
+
+
+def _replay_scenario(algorithm, kind, hyper=None):
+    """Six float64 steps of ``algorithm`` on three tensors, ``kind`` happening before step 3."""
+    params, grads = _problem([(4, 3), (5,), (2, 2, 2)], torch.float64, 6, 11)
+    ps = [p.clone().requires_grad_() for p in params]
+    opt = T.optimizer_class(algorithm)(ps, impl=IMPL, **(hyper or {}))
+    for t, gs in enumerate(grads):
+        for p, g in zip(ps, gs):
+            p.grad = g.clone()
+        if t == 3:
+            if kind == "gradient missing":
+                ps[1].grad = None
+            elif kind == "non-contiguous gradient":
+                ps[0].grad = gs[0].t().contiguous().t()
+            _mutate(kind, opt, ps, t)
+        opt.step()
+    return ps, opt
+
+
+_KEPT, _SEEN = [True] * 5, [True, True, False]      # replays of steps 1-5: all, or 1-2 then not at 3
+_REPLAY_CASES = [
+    ("adam", "nothing", None, _KEPT), ("adam", "every step count edited", None, _KEPT),
+    ("adam", "lr changed", None, _KEPT), ("adam", "param data swapped", None, _SEEN),
+    ("adam", "state tensor swapped", None, _SEEN), ("adam", "state dict replaced", None, _SEEN),
+    ("adam", "one step count edited", None, _SEEN), ("adam", "gradient missing", None, _SEEN),
+    ("adam", "non-contiguous gradient", None, _SEEN), ("adam", "state_dict reloaded", None, _SEEN),
+    ("nadam", "scalar state edited", None, _SEEN),
+    ("radam", "nothing", None, [True] * 4 + [False]),               # step 6 rectifies: another trace
+    ("sgd", "state tensor swapped", {"momentum": 0.9}, [True, False]),  # step 1 creates the buffer
+]
+
+
+@needs_cc
+@pytest.mark.parametrize("algorithm,kind,hyper,expected", _REPLAY_CASES,
+                         ids=[f"{a}-{k}" for a, k, _, _ in _REPLAY_CASES])
+def test_kept_plan_replay_equals_the_general_path(algorithm, kind, hyper, expected, monkeypatch):
+    """A group's kept launch (`_replay`) gives the bits of the general compiled path, whatever
+    changed between steps: each change either keeps the plan valid or makes the step rebuild."""
+    replayed = []
+    original = T.V0Optimizer._replay
+
+    def counting(self, group):
+        done = original(self, group)
+        replayed.append(done)
+        return done
+
+    monkeypatch.setattr(T.V0Optimizer, "_replay", counting)
+    ps, opt = _replay_scenario(algorithm, kind, hyper)
+    monkeypatch.setattr(T.V0Optimizer, "_replay", lambda self, group: False)
+    qs, ref = _replay_scenario(algorithm, kind, hyper)
+    assert replayed[:len(expected)] == expected, f"{kind}: kept-plan runs {replayed}, expected {expected}"
+    for i, (p, q) in enumerate(zip(ps, qs)):
+        assert torch.equal(p, q), f"{kind}: param {i} differs from the general path"
+        assert opt.state[p].keys() == ref.state[q].keys()
+        for key, value in ref.state[q].items():
+            assert torch.equal(opt.state[p][key], value), f"{kind}: param {i} state {key!r} differs"
+
+
+@needs_cc
+def test_kept_plan_yields_to_flags_and_sparse_gradients(monkeypatch):
+    """Switching a group to another path, or a sparse gradient, is never run by the kept plan."""
+    p = torch.zeros(4, requires_grad=True)
+    opt = T.Adam([p], impl=IMPL)
+    for _ in range(3):
+        p.grad = torch.ones(4)
+        opt.step()
+    group = opt.param_groups[0]
+    assert id(group) in opt._plans
+    calls = []
+    monkeypatch.setattr(T.V0Optimizer, "_step_oracle", lambda self, params, hp: calls.append(len(params)))
+    group["impl"] = "oracle"
+    opt.step()
+    assert calls == [1], "impl='oracle' set on the group must take the oracle path"
+    group["impl"] = IMPL
+    p.grad = torch.ones(4).to_sparse()
+    with pytest.raises(ValueError, match="sparse gradients"):
+        opt.step()

@@ -187,6 +187,19 @@ def source(program: cg.Program, mode: str) -> str:
         "}",
         "void v0ref_fill_double(long long n, double* const* ptrs, double v) {",
         "  for (long long k = 0; k < n; ++k) *ptrs[k] = v;",
+        "}",
+        "/* 1 and the value when the n scalars at ptrs all hold the same number (not NaN), else 0 */",
+        "int v0ref_uniform_float(long long n, const float* const* ptrs, double* value) {",
+        "  const float first = *ptrs[0];",
+        "  for (long long k = 1; k < n; ++k) if (*ptrs[k] != first) return 0;",
+        "  *value = first;",
+        "  return first == first;",
+        "}",
+        "int v0ref_uniform_double(long long n, const double* const* ptrs, double* value) {",
+        "  const double first = *ptrs[0];",
+        "  for (long long k = 1; k < n; ++k) if (*ptrs[k] != first) return 0;",
+        "  *value = first;",
+        "  return first == first;",
         "}", ""])
 
 
@@ -205,12 +218,16 @@ class Kernel:
         fn.restype = None
         fn.argtypes = [ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
         self._fn = fn
-        self._fill = {}
+        self._fill, self._uniform = {}, {}
         for dtype, ctype in (("float32", "float"), ("float64", "double")):
             f = getattr(self._lib, f"v0ref_fill_{ctype}")
             f.restype = None
             f.argtypes = [ctypes.c_longlong, ctypes.c_void_p, ctypes.c_double]
             self._fill[dtype] = f
+            u = getattr(self._lib, f"v0ref_uniform_{ctype}")
+            u.restype = ctypes.c_int
+            u.argtypes = [ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p]
+            self._uniform[dtype] = u
 
     @property
     def openmp(self) -> bool:
@@ -223,6 +240,12 @@ class Kernel:
         """Write ``value`` (rounded to ``dtype``, ``"float32"``/``"float64"``, as ``fill_`` does)
         into the ``n`` scalars whose addresses are at ``ptrs``."""
         self._fill[dtype](n, ptrs, value)
+
+    def uniform(self, dtype: str, n: int, ptrs: int) -> float | None:
+        """The value the ``n`` (≥ 1) scalars of ``dtype`` at addresses ``ptrs`` all hold, read
+        from memory in one call; ``None`` when they differ or it is NaN."""
+        value = ctypes.c_double()                   # per call: kernels are shared between threads
+        return value.value if self._uniform[dtype](n, ptrs, ctypes.byref(value)) else None
 
 
 def _writable(folder: Path) -> Path:

@@ -62,6 +62,7 @@ import dataclasses
 import importlib
 import importlib.util
 import inspect
+import itertools
 import numbers
 import operator
 import warnings
@@ -132,6 +133,43 @@ def _hyper_fields(alg: Algorithm) -> list[dataclasses.Field]:
 # the optimizer base class
 # -------------------------------------------------------------------------------------------------
 
+_GRAD = operator.attrgetter("grad")
+
+
+class _Plan:
+    """One validated launch of a compiled kernel over a bucket of tensors: the operand addresses
+    (``ptrs``, a row per operand; the grad row is rewritten every step), the scalar state's
+    addresses, and the state tensors they were read from (``watched``).  A group's steady-state
+    plan is kept (`keep`) with what `V0Optimizer._replay` checks before running it again."""
+
+    def __init__(self, params: list[torch.Tensor], states: list[dict], kernels: Any, program: Any,
+                 kernel: Any, mode: str, sizes: np.ndarray):
+        self.params, self.states, self.kernels, self.program, self.kernel = params, states, kernels, program, kernel
+        self.mode, self.sizes = mode, sizes
+        self.pptrs = list(map(torch.Tensor.data_ptr, params))
+        self.ptrs = np.empty((len(kernel.operands), len(params)), dtype=np.uint64)
+        self.grad_row: int | None = None
+        self.created: dict[str, list[torch.Tensor]] = {}     # state key -> arrays this launch creates
+        self.scalars: dict[str, tuple[np.ndarray, str]] = {}  # state key -> (addresses, dtype)
+        self.watched: list[tuple[str, list[torch.Tensor]]] = []
+        self.arrays: set[str] = set()                          # oracle names of the state arrays read
+        self.dropped: list[str] = []                           # state keys this launch removes
+        self.group = self.group_params = self.mask = self.flags = self.state_map = self.state_values = None
+
+    @property
+    def steady(self) -> bool:
+        """No state array is created or dropped: the next step can run the same launch."""
+        return not self.program.new_arrays and not self.dropped
+
+    def keep(self, optimizer: V0Optimizer, group: dict[str, Any]) -> None:
+        """Record what the group looked like when this plan ran on it."""
+        self.group, self.group_params = group, list(group["params"])
+        present = [g is not None for g in map(_GRAD, self.group_params)]
+        self.mask = None if all(present) else present
+        self.flags = tuple(group.get(f) for f in ("impl", "fused", "foreach"))
+        self.state_map, self.state_values = optimizer.state, list(optimizer.state.values())
+
+
 class V0Optimizer(torch.optim.Optimizer):
     """Base of the generated classes: a registry entry as a ``torch.optim.Optimizer``.
 
@@ -163,7 +201,7 @@ class V0Optimizer(torch.optim.Optimizer):
         self._ready = False
         self._kinds_cache: dict[Any, dict[str, str]] = {}
         self._shadows: dict[int, tuple[Any, torch.optim.Optimizer]] = {}
-        self._plans: dict[int, dict] = {}      # oracle-compiled: cached addresses per group (see _launch)
+        self._plans: dict[int, _Plan] = {}     # oracle-compiled: a group's kept launch (see _replay)
         super().__init__(params, defaults)
         self._ready = True
         all_params = [p for g in self.param_groups for p in g["params"]]
@@ -398,6 +436,8 @@ class V0Optimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for gi, group in enumerate(self.param_groups):
+            if self._plans and self._replay(group):
+                continue
             params = [p for p in group["params"] if p.grad is not None]
             if any(p.grad.is_sparse for p in params):
                 p = next(p for p in params if p.grad.is_sparse)
@@ -413,7 +453,7 @@ class V0Optimizer(torch.optim.Optimizer):
             elif path == "oracle-foreach":
                 self._step_foreach(params, hp)
             elif path == "oracle-compiled":
-                self._step_compiled(params, hp)
+                self._step_compiled(params, hp, group)
             else:
                 self._step_torch(group, hp, path)
         return loss
@@ -452,10 +492,12 @@ class V0Optimizer(torch.optim.Optimizer):
                           for k, v in new_state._asdict().items()}
                 self._write_state(p, type(first)(**record), hp)
 
-    def _step_compiled(self, params: Sequence[torch.Tensor], hp: Any) -> None:
+    def _step_compiled(self, params: Sequence[torch.Tensor], hp: Any, group: dict[str, Any]) -> None:
         """The oracle's recorded kernel, compiled: one C call per bucket of tensors sharing dtype,
-        step, scalar state and which state arrays exist (the kernel's structure).  The common case
-        (one bucket) touches each tensor only to read its address; see `_launch`."""
+        step, scalar state and which state arrays exist (the kernel's structure).  A group that is
+        one bucket in steady state keeps its validated launch as a `_Plan`, which later steps
+        replay (`_replay`) touching each tensor only a few times."""
+        self._plans.pop(id(group), None)
         names, kinds = self._state_names, self._kinds(hp)
         array_fields = [n for n, k in kinds.items() if k == "array"]
         scalar_fields = [n for n, k in kinds.items() if k == "scalar"]
@@ -463,125 +505,171 @@ class V0Optimizer(torch.optim.Optimizer):
         item = torch.Tensor.item
         steps = list(map(item, [st["step"] for st in states]))
         scalars = [list(map(item, [st[names[n]] for st in states])) for n in scalar_fields]
-        dtypes = {p.dtype for p in params}
-        presence = [(all(names[n] in st for st in states), not any(names[n] in st for st in states))
-                    for n in array_fields]
-        if (len(dtypes) == 1 and len(set(steps)) == 1 and all(len(set(col)) == 1 for col in scalars)
-                and all(every or none for every, none in presence)):
-            buckets = {(params[0].dtype, int(steps[0]), tuple(every for every, _ in presence),
-                        tuple(col[0] for col in scalars)): list(range(len(params)))}
-            cache = self._plans.setdefault(id(params[0]), {})      # reused while the tensors are
-        else:
-            buckets, cache = {}, None
-            for i, (p, st) in enumerate(zip(params, states)):
-                present = tuple(names[n] in st for n in array_fields)
-                key = (p.dtype, int(steps[i]), present, tuple(col[i] for col in scalars))
-                buckets.setdefault(key, []).append(i)
+        buckets: dict[tuple, list[int]] = {}
+        for i, (p, st) in enumerate(zip(params, states)):
+            present = tuple(names[n] in st for n in array_fields)
+            key = (p.dtype, int(steps[i]), present, tuple(col[i] for col in scalars))
+            buckets.setdefault(key, []).append(i)
         for (dtype, step, present, scalar_values), members in buckets.items():
-            ps = [params[i] for i in members] if cache is None else list(params)
-            sts = [states[i] for i in members] if cache is None else states
+            ps, sts = [params[i] for i in members], [states[i] for i in members]
             mode = _COMPILED_MODES.get(dtype)
             fields = {"step": step, **dict(zip(scalar_fields, scalar_values)),
                       **{n: (ps[0] if here else None) for n, here in zip(array_fields, present)}}
-            if mode is None or not self._launch(ps, sts, hp, mode, self._layout(hp)[0](**fields), cache):
+            built = None if mode is None else self._build_plan(ps, sts, hp, mode, self._layout(hp)[0](**fields))
+            if built is None:
                 self._step_foreach(ps, hp)
+                continue
+            plan, values = built
+            self._run_plan(plan, [p.grad for p in ps], values)
+            if len(buckets) == 1 and plan.steady:
+                plan.keep(self, group)
+                self._plans[id(group)] = plan
 
-    def _launch(self, ps: list[torch.Tensor], states: list[dict], hp: Any, mode: str, like: Any,
-                cache: dict | None) -> bool:
-        """Run the compiled kernel on one bucket; ``False`` (nothing written) when it cannot run.
-
-        The addresses of state tensors are kept in ``cache`` between steps while the state dicts
-        hold the very same tensor objects (checked by identity, which costs far less than asking
-        each tensor again); params and grads are read every step."""
+    def _build_plan(self, ps: list[torch.Tensor], states: list[dict], hp: Any, mode: str,
+                    like: Any) -> tuple[_Plan, dict] | None:
+        """Validate one bucket for the compiled kernel and gather its addresses; ``None`` (and a
+        warning when no kernel can be built) when it cannot run."""
         alg, names = self.algorithm, self._state_names
         kernels = _KERNEL_SETS.get(alg.name)
         if kernels is None:
             kernels = _KERNEL_SETS[alg.name] = _codegen.KernelSet(alg)
         failure_key = (alg.name, _codegen.structure_key(alg, hp, like), mode)
         if failure_key in _KERNEL_FAILURES:
-            return False
+            return None
         try:
             program, values = kernels.select(hp, like)
             kernel = _cpu_kernels.kernel(program, mode)
         except (_codegen.RecordingError, _cpu_kernels.KernelUnavailable) as exc:
             _KERNEL_FAILURES[failure_key] = str(exc)
             warnings.warn(f"v0ref.{type(self).__name__}: no compiled CPU kernel ({exc}); using the "
-                          "'oracle-foreach' path", RuntimeWarning, stacklevel=4)
-            return False
-        cache = {} if cache is None else cache
-        dtype, n = ps[0].dtype, len(ps)
+                          "'oracle-foreach' path", RuntimeWarning, stacklevel=5)
+            return None
         T_ = torch.Tensor
-        pptrs = list(map(T_.data_ptr, ps))
-        if cache.get("params") != pptrs or not all(map(operator.is_, cache.get("param_objs", ()), ps)):
-            if not all(map(T_.is_contiguous, ps)):
-                return False
-            factor = 2 if dtype.is_complex else 1                    # the real view's element count
-            cache.clear()
-            cache.update(params=pptrs, param_objs=list(ps),
-                         sizes=np.array([factor * p.numel() for p in ps], dtype=np.int64))
-        sizes = cache["sizes"]
+        dtype = ps[0].dtype
         grads = [p.grad for p in ps]
-        if not all(map(T_.is_contiguous, grads)) or any(g.dtype != dtype for g in grads):
-            return False
-        ptrs = np.empty((len(kernel.operands), n), dtype=np.uint64)
-        created = {}
+        if (not all(map(T_.is_contiguous, ps)) or not all(map(T_.is_contiguous, grads))
+                or any(g.dtype != dtype for g in grads)):
+            return None
+        factor = 2 if dtype.is_complex else 1                    # the real view's element count
+        sizes = np.array([factor * p.numel() for p in ps], dtype=np.int64)
+        plan = _Plan(ps, states, kernels, program, kernel, mode, sizes)
+        ptrs = plan.ptrs
         for j, name in enumerate(kernel.operands):
             if name == "param":
-                ptrs[j] = pptrs
+                ptrs[j] = plan.pptrs
             elif name == "grad":
-                ptrs[j] = list(map(T_.data_ptr, grads))
+                plan.grad_row = j
             elif name in program.new_arrays:           # written before read (SGD's first buffer)
-                created[name] = [torch.empty_like(p, memory_format=torch.contiguous_format) for p in ps]
-                ptrs[j] = list(map(T_.data_ptr, created[name]))
+                made = [torch.empty_like(p, memory_format=torch.contiguous_format) for p in ps]
+                plan.created[names[name]] = made
+                ptrs[j] = list(map(T_.data_ptr, made))
             else:
-                addresses = self._addresses(cache, names[name], states, sizes, dtype)
-                if addresses is None:
-                    return False
-                ptrs[j] = addresses
-        targets = {}
-        for name in program.scalar_outputs:            # 0-d CPU float32/float64 tensors, written by C
-            key = "step" if name == "step" else names[name]
-            if key not in cache:
-                ts = [st[key] for st in states]
-                kind = {torch.float32: "float32", torch.float64: "float64"}.get(ts[0].dtype)
-                if kind is None or any(t.dtype != ts[0].dtype or t.device.type != "cpu" or t.ndim != 0 for t in ts):
-                    return False
-                cache[key] = (ts, np.array(list(map(T_.data_ptr, ts)), dtype=np.uint64), kind)
-            ts, addresses, kind = cache[key]
-            if not all(map(operator.is_, ts, [st[key] for st in states])):
-                del cache[key]
-                return self._launch(ps, states, hp, mode, like, cache)
-            targets[name] = (addresses, kind)
-        for name, ts in created.items():
-            for st, t in zip(states, ts):
-                st[names[name]] = t
-        sc = np.array(program.kernel_scalars(values) or [0.0], dtype=mode)
-        kernel(n, ptrs.ctypes.data, sizes.ctypes.data, sc.ctypes.data, torch.get_num_threads())
-        for name in program.none_outputs:
-            for st in states:
-                st.pop(names[name], None)
-            cache.pop(names[name], None)
-        new_scalars = program.new_scalar_state(values)
-        for name, (addresses, kind) in targets.items():
-            kernel.fill(kind, n, addresses.ctypes.data, float(new_scalars[name]))
-        torch.autograd.graph.increment_version(ps)          # in-place writes autograd must know of
-        return True
+                ts = [st[names[name]] for st in states]
+                if not all(t.dtype == dtype and t.is_cpu and t.is_contiguous() and factor * t.numel() == size
+                           for t, size in zip(ts, sizes.tolist())):
+                    return None
+                ptrs[j] = list(map(T_.data_ptr, ts))
+                plan.watched.append((names[name], ts))
+        kinds = self._kinds(hp)
+        plan.arrays = {n for n, k in kinds.items() if k == "array" and getattr(like, n) is not None}
+        plan.dropped = [names[n] for n in program.none_outputs if names[n] in states[0]]
+        scalar_keys = dict.fromkeys(["step", *(names[n] for n, k in kinds.items() if k == "scalar"),
+                                     *(names[n] for n in program.scalar_outputs if n != "step")])
+        for key in scalar_keys:                        # 0-d CPU float32/float64 tensors, read and written by C
+            ts = [st[key] for st in states]
+            kind = {torch.float32: "float32", torch.float64: "float64"}.get(ts[0].dtype)
+            if kind is None or any(t.dtype != ts[0].dtype or not t.is_cpu or t.ndim != 0 for t in ts):
+                return None
+            plan.scalars[key] = (np.array(list(map(T_.data_ptr, ts)), dtype=np.uint64), kind)
+            plan.watched.append((key, ts))
+        return plan, values
 
-    @staticmethod
-    def _addresses(cache: dict, key: str, states: list[dict], sizes: np.ndarray,
-                   dtype: torch.dtype) -> np.ndarray | None:
-        """Data addresses of state ``key`` of every tensor (``None`` when one is unusable: wrong
-        dtype, size or layout); cached while the state dicts hold the same tensor objects."""
-        ts = [st[key] for st in states]
-        found = cache.get(key)
-        if found is not None and all(map(operator.is_, found[0], ts)):
-            return found[1]
-        factor = 2 if dtype.is_complex else 1
-        ok = all(t.dtype == dtype and t.is_contiguous() and t.device.type == "cpu" and factor * t.numel() == size
-                 for t, size in zip(ts, sizes.tolist()))
-        addresses = np.array(list(map(torch.Tensor.data_ptr, ts)), dtype=np.uint64) if ok else None
-        cache[key] = (ts, addresses)
-        return addresses
+    def _run_plan(self, plan: _Plan, grads: list[torch.Tensor], values: dict) -> None:
+        """One kernel call over ``plan`` with these gradients, then its scalar state writes."""
+        program, kernel, states, names = plan.program, plan.kernel, plan.states, self._state_names
+        if plan.grad_row is not None:
+            plan.ptrs[plan.grad_row] = list(map(torch.Tensor.data_ptr, grads))
+        for key, made in plan.created.items():
+            for st, t in zip(states, made):
+                st[key] = t
+        sc = np.array(program.kernel_scalars(values) or [0.0], dtype=plan.mode)
+        kernel(len(plan.params), plan.ptrs.ctypes.data, plan.sizes.ctypes.data, sc.ctypes.data,
+               torch.get_num_threads())
+        for key in plan.dropped:
+            for st in states:
+                st.pop(key, None)
+        for name, value in program.new_scalar_state(values).items():
+            addresses, kind = plan.scalars["step" if name == "step" else names[name]]
+            kernel.fill(kind, len(addresses), addresses.ctypes.data, float(value))
+        torch.autograd.graph.increment_version(plan.params)      # in-place writes autograd must know of
+
+    def _replay(self, group: dict[str, Any]) -> bool:
+        """Run the group's kept `_Plan` if everything it was validated on still holds; ``False``
+        (nothing written) otherwise, and the step takes the general path.
+
+        Checked every step, each in one pass over C-level calls: the same parameter objects with
+        the same data addresses and the same set of gradients, dense and contiguous (torch's grad
+        setter already guarantees their dtype, device and shape); the same state dicts holding the
+        same state tensors; one step count and equal scalar state, read from memory by the kernel
+        library; group flags unchanged and the same recorded program for this step's scalars."""
+        plan = self._plans.get(id(group))
+        if plan is None or plan.group is not group:
+            return False
+        group_params = group["params"]
+        if len(group_params) != len(plan.group_params) or not all(map(operator.is_, group_params,
+                                                                         plan.group_params)):
+            return False
+        grads = list(map(_GRAD, group_params))
+        if plan.mask is None:
+            if not all(map(operator.is_not, grads, itertools.repeat(None))):
+                return False
+        else:
+            if list(map(operator.is_not, grads, itertools.repeat(None))) != plan.mask:
+                return False
+            grads = list(itertools.compress(grads, plan.mask))
+        try:
+            if not all(map(torch.Tensor.is_contiguous, grads)):
+                return False
+        except RuntimeError:                           # sparse layouts have no is_contiguous
+            return False
+        if list(map(torch.Tensor.data_ptr, plan.params)) != plan.pptrs:
+            return False
+        if self.state is not plan.state_map:
+            return False
+        values_now = list(self.state.values())
+        if len(values_now) != len(plan.state_values) or not all(map(operator.is_, values_now, plan.state_values)):
+            return False
+        try:
+            for key, ts in plan.watched:
+                if not all(map(operator.is_, map(operator.itemgetter(key), plan.states), ts)):
+                    return False
+        except KeyError:
+            return False
+        if tuple(group.get(f) for f in ("impl", "fused", "foreach")) != plan.flags:
+            return False
+        hp = self._hyper(group)
+        state_type, kinds = self._layout(hp)
+        fields = {}
+        for name, kind in kinds.items():
+            if kind == "scalar":
+                addresses, dtype = plan.scalars[self._state_names[name]]
+                fields[name] = plan.kernel.uniform(dtype, len(addresses), addresses.ctypes.data)
+                if fields[name] is None:
+                    return False
+            else:
+                fields[name] = plan.params[0] if name in plan.arrays else None
+        addresses, dtype = plan.scalars["step"]
+        step = plan.kernel.uniform(dtype, len(addresses), addresses.ctypes.data)
+        if step is None:
+            return False
+        try:
+            program, values = plan.kernels.select(hp, state_type(step=int(step), **fields))
+        except _codegen.RecordingError:
+            return False
+        if program is not plan.program:                # another trace (e.g. RAdam rectifying): rebuild
+            return False
+        self._run_plan(plan, grads, values)
+        return True
 
     def _step_torch(self, group: dict[str, Any], hp: Any, path: str) -> None:
         """torch.optim's own implementation on this group, sharing this optimizer's state dicts."""
