@@ -486,3 +486,21 @@ def test_kept_plan_yields_to_flags_and_sparse_gradients(monkeypatch):
     p.grad = torch.ones(4).to_sparse()
     with pytest.raises(ValueError, match="sparse gradients"):
         opt.step()
+
+
+@needs_cc
+@pytest.mark.parametrize("algorithm", ["signsgd", "signum"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_sign_of_special_values(algorithm, dtype):
+    """The emitted branch-free sign keeps NumPy's semantics: NaN stays NaN, ±0 -> +0, ±inf -> ±1,
+    subnormals -> ±1 (signum with beta = 0: its buffer is the gradient itself)."""
+    tiny = float(torch.finfo(dtype).tiny) / 4
+    g = torch.tensor([float("nan"), -0.0, 0.0, float("inf"), -float("inf"), tiny, -tiny, 2.5, -3.0], dtype=dtype)
+    hyper = {"beta": 0.0} if algorithm == "signum" else {}
+    p = torch.zeros(9, dtype=dtype)
+    run = _run(algorithm, hyper, [p], [[g]], IMPL)
+    xs, _ = _numpy_oracle(algorithm, hyper, [p], [[g]])
+    got = run[0][0].detach().numpy()
+    assert np.array_equal(got, xs[0], equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(xs[0]))
+    if algorithm == "signsgd":                          # p = 0 - lr·sign(g)
+        assert np.isnan(got[0]) and np.array_equal(np.sign(got[1:]), [0, 0, -1, 1, -1, 1, -1, 1])

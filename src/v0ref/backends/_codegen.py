@@ -707,9 +707,9 @@ class Program:
                 expr = f"fabs{suffix}({x[0]})"
             elif op == "sqrt":
                 expr = f"sqrt{suffix}({x[0]})"
-            elif op == "sign":       # NumPy: NaN stays NaN, ±0 -> +0
+            elif op == "sign":       # NumPy: NaN stays NaN, ±0 -> +0; branch-free so loops vectorize
                 a = x[0]
-                expr = f"({a} > 0 ? ({T})1 : ({a} < 0 ? ({T})-1 : ({a} == 0 ? ({T})0 : {a})))"
+                expr = f"({a} != {a} ? {a} : ({T})({a} > 0) - ({T})({a} < 0))"
             elif op == "maximum":    # NumPy: a NaN operand wins
                 expr = f"(({x[0]} >= {x[1]} || {x[0]} != {x[0]}) ? {x[0]} : {x[1]})"
             elif op == "minimum":
