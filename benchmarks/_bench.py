@@ -27,6 +27,21 @@ def timeit(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def timeit_interleaved(fns: Sequence[Callable[[], object]], repeat: int) -> list[float]:
+    """Median seconds of each of ``fns``, timed in ``repeat`` rounds that call each once in turn
+    (after one warm-up call each): load that comes and goes hits every side alike, so their ratio
+    is steadier than from back-to-back blocks."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, bucket in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - t0)
+    return [statistics.median(bucket) for bucket in times]
+
+
 def streaming_limit(n: int, repeat: int) -> float:
     """The machine's single-thread streaming bandwidth in bytes/s over ``n`` float32 elements: the
     best of libc ``memcpy`` (8 B/element moved), NumPy's copy and NumPy's triad ``c = a + b``

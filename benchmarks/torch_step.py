@@ -1,7 +1,8 @@
 """v0ref's torch optimizers vs torch.optim and pytorch_optimizer: one step, CPU float32, side by side.
 
 10M parameters in 100 and in 2000 tensors (2-D, so the random v0 applies), every element-wise
-algorithm, single-threaded, median of ``--repeat`` steps after a warm-up.  The run first measures
+algorithm, single-threaded, median of ``--repeat`` rounds after a warm-up, each round one step of
+every implementation in turn (so load that comes and goes hits all of them alike).  The run first measures
 the machine's streaming bandwidth (``copy``: 8 B/element, and the triad ``c = a + s·b``:
 12 B/element; the limit is the larger); each implementation is reported in ms, GB/s for the bytes
 its step must move and % of the limit, with ratios to torch.optim's best path and to
@@ -34,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _bench import streaming_limit, timeit  # noqa: E402
+from _bench import streaming_limit, timeit, timeit_interleaved  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -73,12 +74,12 @@ def make(n_params: int, n_tensors: int) -> tuple[list[torch.Tensor], list[torch.
     return params, grads
 
 
-def timed(build, params, grads, repeat: int) -> float:
+def prepared(build, params, grads):
+    """The ``step`` of an optimizer built by ``build`` on its own copy of ``params``."""
     ps = [p.clone().requires_grad_() for p in params]
     for p, g in zip(ps, grads):
         p.grad = g
-    opt = build(ps)
-    return timeit(opt.step, repeat)
+    return build(ps).step
 
 
 def variants(name: str):
@@ -132,13 +133,16 @@ def main() -> None:
           f"C compiler: {_cpu_kernels.compiler() or 'none (no oracle-compiled rows)'}")
     for n_tensors in (int(x) for x in args.tensors.split(",")):
         params, grads = make(args.params, n_tensors)
-        print(f"\n{args.params:,} float32 params in {n_tensors} tensors (median of {args.repeat} steps)")
+        print(f"\n{args.params:,} float32 params in {n_tensors} tensors (median of {args.repeat} interleaved steps)")
         print(f"{'algorithm':10s} {'implementation':36s} {'ms':>9s} {'GB/s':>7s} {'%BW':>5s} "
               f"{'vs torch best':>14s} {'vs pto':>7s}")
         for name in args.algorithms.split(","):
             bpp = bytes_per_param(name) * args.params
-            rows = [(label, kind, timed(build, params, grads, args.repeat))
-                    for label, kind, build in variants(name)]
+            built = variants(name)
+            steps = [prepared(build, params, grads) for _, _, build in built]
+            times = timeit_interleaved(steps, args.repeat)        # one step of each in turn, per round
+            del steps
+            rows = [(label, kind, t) for (label, kind, _), t in zip(built, times)]
             torch_best = min((t for _, k, t in rows if k in ("torch", "fused")), default=None)
             torch_unfused = min((t for _, k, t in rows if k == "torch"), default=None)
             pto = min((t for _, k, t in rows if k == "pto"), default=None)
