@@ -44,15 +44,17 @@ def timeit_interleaved(fns: Sequence[Callable[[], object]], repeat: int) -> list
 
 def streaming_limit(n: int, repeat: int) -> float:
     """The machine's single-thread streaming bandwidth in bytes/s over ``n`` float32 elements: the
-    best of libc ``memcpy`` (8 B/element moved), NumPy's copy and NumPy's triad ``c = a + b``
-    (12 B/element).  Several probes, because each library's copy loop reaches a different share of
-    what the memory system gives; the best is the limit a kernel can be held to."""
+    best of libc ``memcpy`` (8 B/element moved), NumPy's copy, NumPy's triad ``c = a + b``
+    and its in-place form ``c += b`` (12 B/element).  Several probes, because each library's copy
+    loop reaches a different share of what the memory system gives; the best is the limit a kernel
+    can be held to."""
     import ctypes
     a, b, c = (np.random.default_rng(i).random(n, dtype=np.float32) for i in range(3))
     probes = (
         (8, lambda: ctypes.memmove(c.ctypes.data, a.ctypes.data, a.nbytes)),
         (8, lambda: np.copyto(c, a)),
         (12, lambda: np.add(a, b, out=c)),
+        (12, lambda: np.add(c, b, out=c)),        # in place, as optimizers write: no write-allocate
     )
     return max(moved * n / timeit(fn, repeat) for moved, fn in probes)
 

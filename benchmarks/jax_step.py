@@ -161,7 +161,8 @@ def main() -> None:
                 ratio = f"{t_ours / t_theirs:6.2f}" if t_theirs else "     —"
                 theirs_ms = f"{t_theirs * 1e3:9.2f}" if t_theirs else "        —"
                 print(f"{label:32s} {'yes' if donate else 'no':>6s} {t_ours * 1e3:9.2f} {theirs_ms} {ratio} "
-                      f"{limit * 1e3:9.2f} {100 * limit / t_ours:7.0f}% {floor * 1e3:9.2f} {100 * floor / t_ours:7.0f}%")
+                      f"{limit * 1e3:9.2f} {100 * limit / t_ours:7.0f}% "
+                      f"{floor * 1e3:9.2f} {100 * floor / t_ours:7.0f}%")
 
 
 if __name__ == "__main__":
