@@ -387,7 +387,7 @@ def test_replaced_state_tensors_are_picked_up():
 
 # ------------------------------------------------------------------------------------ (d) replay
 
-def _mutate(kind, opt, ps, t):
+def _mutate(kind, opt, ps):
     """Between steps 2 and 3: change one thing a kept plan depends on."""
     st0 = opt.state[ps[0]]
     if kind == "param data swapped":
@@ -423,7 +423,7 @@ def _replay_scenario(algorithm, kind, hyper=None):
                 ps[1].grad = None
             elif kind == "non-contiguous gradient":
                 ps[0].grad = gs[0].t().contiguous().t()
-            _mutate(kind, opt, ps, t)
+            _mutate(kind, opt, ps)
         opt.step()
     return ps, opt
 

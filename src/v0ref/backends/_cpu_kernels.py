@@ -128,6 +128,21 @@ def _cpu_signature() -> str:
 
 # ------------------------------------------------------------------------------------ the source
 
+# scalar state (step counts, NAdam's mu_product), read and written through arrays of addresses
+_SCALAR_HELPERS = [line for ctype in ("float", "double") for line in (
+    f"/* fill: one value into n 0-d {ctype} tensors */",
+    f"void v0ref_fill_{ctype}(long long n, {ctype}* const* ptrs, double v) {{",
+    f"  for (long long k = 0; k < n; ++k) *ptrs[k] = ({ctype})v;",
+    "}",
+    f"/* uniform: 1 and the value when the n {ctype} scalars all hold the same number (not NaN), else 0 */",
+    f"int v0ref_uniform_{ctype}(long long n, const {ctype}* const* ptrs, double* value) {{",
+    f"  const {ctype} first = *ptrs[0];",
+    "  for (long long k = 1; k < n; ++k) if (*ptrs[k] != first) return 0;",
+    "  *value = first;",
+    "  return first == first;",
+    "}")]
+
+
 def source(program: cg.Program, mode: str) -> str:
     """The C translation unit of ``program`` in precision ``mode`` (``"float32"``/``"float64"``):
     the recorded update function and the multi-tensor entry point `ENTRY`."""
@@ -181,26 +196,7 @@ def source(program: cg.Program, mode: str) -> str:
         "#endif",
         "  for (long long k = 0; k < n_tensors; ++k) run_range(ptrs, n_tensors, k, 0, sizes[k], sc);",
         "}", "",
-        "/* scalar state (step counts, NAdam's mu_product): one value into many 0-d tensors */",
-        "void v0ref_fill_float(long long n, float* const* ptrs, double v) {",
-        "  for (long long k = 0; k < n; ++k) *ptrs[k] = (float)v;",
-        "}",
-        "void v0ref_fill_double(long long n, double* const* ptrs, double v) {",
-        "  for (long long k = 0; k < n; ++k) *ptrs[k] = v;",
-        "}",
-        "/* 1 and the value when the n scalars at ptrs all hold the same number (not NaN), else 0 */",
-        "int v0ref_uniform_float(long long n, const float* const* ptrs, double* value) {",
-        "  const float first = *ptrs[0];",
-        "  for (long long k = 1; k < n; ++k) if (*ptrs[k] != first) return 0;",
-        "  *value = first;",
-        "  return first == first;",
-        "}",
-        "int v0ref_uniform_double(long long n, const double* const* ptrs, double* value) {",
-        "  const double first = *ptrs[0];",
-        "  for (long long k = 1; k < n; ++k) if (*ptrs[k] != first) return 0;",
-        "  *value = first;",
-        "  return first == first;",
-        "}", ""])
+        *_SCALAR_HELPERS, ""])
 
 
 # ------------------------------------------------------------------------------------ building

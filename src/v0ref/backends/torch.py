@@ -136,6 +136,11 @@ def _hyper_fields(alg: Algorithm) -> list[dataclasses.Field]:
 _GRAD = operator.attrgetter("grad")
 
 
+def _path_flags(group: Mapping[str, Any]) -> tuple:
+    """The group keys that choose its path (besides the tensors themselves)."""
+    return group.get("impl"), group.get("fused"), group.get("foreach")
+
+
 class _Plan:
     """One validated launch of a compiled kernel over a bucket of tensors: the operand addresses
     (``ptrs``, a row per operand; the grad row is rewritten every step), the scalar state's
@@ -156,6 +161,12 @@ class _Plan:
         self.dropped: list[str] = []                           # state keys this launch removes
         self.group = self.group_params = self.mask = self.flags = self.state_map = self.state_values = None
 
+    def uniform(self, key: str) -> float | None:
+        """The value scalar state ``key`` holds for every tensor, read from memory (``None`` when
+        they differ or it is NaN)."""
+        addresses, dtype = self.scalars[key]
+        return self.kernel.uniform(dtype, len(addresses), addresses.ctypes.data)
+
     @property
     def steady(self) -> bool:
         """No state array is created or dropped: the next step can run the same launch."""
@@ -166,7 +177,7 @@ class _Plan:
         self.group, self.group_params = group, list(group["params"])
         present = [g is not None for g in map(_GRAD, self.group_params)]
         self.mask = None if all(present) else present
-        self.flags = tuple(group.get(f) for f in ("impl", "fused", "foreach"))
+        self.flags = _path_flags(group)
         self.state_map, self.state_values = optimizer.state, list(optimizer.state.values())
 
 
@@ -645,21 +656,19 @@ class V0Optimizer(torch.optim.Optimizer):
                     return False
         except KeyError:
             return False
-        if tuple(group.get(f) for f in ("impl", "fused", "foreach")) != plan.flags:
+        if _path_flags(group) != plan.flags:
             return False
         hp = self._hyper(group)
         state_type, kinds = self._layout(hp)
         fields = {}
         for name, kind in kinds.items():
             if kind == "scalar":
-                addresses, dtype = plan.scalars[self._state_names[name]]
-                fields[name] = plan.kernel.uniform(dtype, len(addresses), addresses.ctypes.data)
+                fields[name] = plan.uniform(self._state_names[name])
                 if fields[name] is None:
                     return False
             else:
                 fields[name] = plan.params[0] if name in plan.arrays else None
-        addresses, dtype = plan.scalars["step"]
-        step = plan.kernel.uniform(dtype, len(addresses), addresses.ctypes.data)
+        step = plan.uniform("step")
         if step is None:
             return False
         try:
