@@ -42,7 +42,7 @@ from _bench import streaming_limit, timeit, timeit_interleaved  # noqa: E402
 import torch  # noqa: E402
 
 from v0ref import OPTIMIZERS  # noqa: E402
-from v0ref.backends import _codegen, _cpu_kernels  # noqa: E402
+from v0ref.backends import _codegen, _cpu_kernels, _torch_native  # noqa: E402
 from v0ref.backends import torch as T  # noqa: E402
 
 
@@ -130,11 +130,13 @@ def main() -> None:
     if args.quick:
         args.params, args.tensors, args.repeat = 200_000, "10,50", 2
     torch.set_num_threads(1)
+    native = _torch_native.helper(wait=True)         # built once (~30 s), then cached
     limit = bandwidth(args.params, args.repeat)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"streaming-bandwidth limit (1 thread, best of copy / triad / in-place triad): {limit:.2f} GB/s; "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs; "
-          f"C compiler: {_cpu_kernels.compiler() or 'none (no oracle-compiled rows)'}")
+          f"C compiler: {_cpu_kernels.compiler() or 'none (no oracle-compiled rows)'}; kept-plan checks: "
+          f"{'C++ helper' if native is not None else f'Python ({_torch_native.error()})'}")
     for n_tensors in (int(x) for x in args.tensors.split(",")):
         params, grads = make(args.params, n_tensors)
         print(f"\n{args.params:,} float32 params in {n_tensors} tensors (median of {args.repeat} interleaved steps)")

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, assume, example, given, settings, strategies
 from v0ref import OPTIMIZERS, moments  # noqa: E402
 from v0ref.backends import _codegen as cg  # noqa: E402
 from v0ref.backends import _cpu_kernels as K  # noqa: E402
+from v0ref.backends import _torch_native  # noqa: E402
 from v0ref.backends import torch as T  # noqa: E402
 from v0ref.backends.numpy import Optimizer as NumpyOptimizer  # noqa: E402
 from v0ref.conformance import cases_for, run_case  # noqa: E402
@@ -387,6 +388,18 @@ def test_replaced_state_tensors_are_picked_up():
 
 # ------------------------------------------------------------------------------------ (d) replay
 
+@pytest.fixture(params=["python", "native"])
+def checks(request, monkeypatch):
+    """The kept plan's per-tensor checks made in Python, or by the C++ helper (`_torch_native`)."""
+    if request.param == "python":
+        monkeypatch.setattr(_torch_native, "helper", lambda wait=False: None)
+    elif _torch_native.helper(wait=True) is None:
+        pytest.skip(f"no C++ replay helper: {_torch_native.error()}")
+    else:
+        monkeypatch.setattr(T, "_NATIVE_MIN_TENSORS", 1)
+    return request.param
+
+
 def _mutate(kind, opt, ps):
     """Between steps 2 and 3: change one thing a kept plan depends on."""
     st0 = opt.state[ps[0]]
@@ -418,8 +431,10 @@ def _replay_scenario(algorithm, kind, hyper=None):
     for t, gs in enumerate(grads):
         for p, g in zip(ps, gs):
             p.grad = g.clone()
+        if kind == "gradient moved" and t < 3:
+            ps[2].grad = None                          # the kept plan has a presence mask
         if t == 3:
-            if kind == "gradient missing":
+            if kind in ("gradient missing", "gradient moved"):
                 ps[1].grad = None
             elif kind == "non-contiguous gradient":
                 ps[0].grad = gs[0].t().contiguous().t()
@@ -435,6 +450,7 @@ _REPLAY_CASES = [
     ("adam", "state tensor swapped", None, _SEEN), ("adam", "state dict replaced", None, _SEEN),
     ("adam", "one step count edited", None, _SEEN), ("adam", "gradient missing", None, _SEEN),
     ("adam", "non-contiguous gradient", None, _SEEN), ("adam", "state_dict reloaded", None, _SEEN),
+    ("adam", "gradient moved", None, _SEEN),
     ("nadam", "scalar state edited", None, _SEEN),
     ("radam", "nothing", None, [True] * 4 + [False]),               # step 6 rectifies: another trace
     ("sgd", "state tensor swapped", {"momentum": 0.9}, [True, False]),  # step 1 creates the buffer
@@ -444,7 +460,7 @@ _REPLAY_CASES = [
 @needs_cc
 @pytest.mark.parametrize("algorithm,kind,hyper,expected", _REPLAY_CASES,
                          ids=[f"{a}-{k}" for a, k, _, _ in _REPLAY_CASES])
-def test_kept_plan_replay_equals_the_general_path(algorithm, kind, hyper, expected, monkeypatch):
+def test_kept_plan_replay_equals_the_general_path(algorithm, kind, hyper, expected, checks, monkeypatch):
     """A group's kept launch (`_replay`) gives the bits of the general compiled path, whatever
     changed between steps: each change either keeps the plan valid or makes the step rebuild."""
     replayed = []
@@ -468,7 +484,7 @@ def test_kept_plan_replay_equals_the_general_path(algorithm, kind, hyper, expect
 
 
 @needs_cc
-def test_kept_plan_yields_to_flags_and_sparse_gradients(monkeypatch):
+def test_kept_plan_yields_to_flags_and_sparse_gradients(checks, monkeypatch):
     """Switching a group to another path, or a sparse gradient, is never run by the kept plan."""
     p = torch.zeros(4, requires_grad=True)
     opt = T.Adam([p], impl=IMPL)
@@ -486,6 +502,53 @@ def test_kept_plan_yields_to_flags_and_sparse_gradients(monkeypatch):
     p.grad = torch.ones(4).to_sparse()
     with pytest.raises(ValueError, match="sparse gradients"):
         opt.step()
+
+
+@needs_cc
+@pytest.mark.parametrize("change", ["grad storage shrunk", "param narrowed in place", "param narrowed under its grad", "grad swapped for a view",
+                                    "param under another dtype"])
+def test_kept_plan_refuses_tensors_changed_in_place(change, checks):
+    """In-place changes torch's ``.grad`` setter never sees (``set_``, ``resize_``): the kept plan
+    must not run its recorded sizes on them; the general path then raises or adapts."""
+    def run(n_steps):
+        ps = [torch.zeros(6, requires_grad=True), torch.zeros(3, 2, requires_grad=True)]
+        opt = T.Adam(ps, impl=IMPL)
+        for _ in range(n_steps):
+            for p in ps:
+                p.grad = torch.ones_like(p)
+            opt.step()
+        return ps, opt
+
+    ps, opt = run(3)
+    assert id(opt.param_groups[0]) in opt._plans
+    replays = []
+    original = opt._replay
+    opt._replay = lambda group: replays.append(original(group)) or replays[-1]
+    if change == "grad storage shrunk":
+        ps[0].grad.set_(torch.ones(2))
+        with pytest.raises(ValueError, match=r"gradient of parameter 0 .* shape \(2,\)"):
+            opt.step()
+    elif change == "param narrowed in place":          # same data address, fewer elements
+        ps[0].data = ps[0].data[:2]
+        ps[0].grad = torch.ones(2)
+        with pytest.raises(RuntimeError):              # the general path: its state has 6 elements
+            opt.step()
+    elif change == "param narrowed under its grad":    # the grad keeps 6 elements, the param has 2
+        ps[0].data = ps[0].data[:2]
+        with pytest.raises(ValueError, match=r"gradient of parameter 0 .* shape \(6,\), the parameter \(2,\)"):
+            opt.step()
+    elif change == "grad swapped for a view":
+        ps[0].grad = torch.ones(12)[::2]               # non-contiguous, same values
+        opt.step()
+        qs, _ = run(4)
+        assert all(torch.equal(p, q) for p, q in zip(ps, qs))
+    elif change == "param under another dtype":        # the general path splits the group by dtype
+        with torch.no_grad():
+            ps[1].data = ps[1].data.double()
+        ps[1].grad = torch.ones(3, 2, dtype=torch.float64)
+        opt.step()
+        assert ps[1].dtype == torch.float64 and bool(torch.isfinite(ps[1]).all())
+    assert replays and replays[0] is False, f"{change}: the kept plan ran ({checks} checks)"
 
 
 @needs_cc

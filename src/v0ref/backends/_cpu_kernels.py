@@ -258,14 +258,15 @@ def _writable(folder: Path) -> Path:
     return fallback
 
 
-def _compile(cc: str, src: str, flags: tuple[str, ...], out: Path) -> str | None:
+def _compile(cc: str, src: str, flags: tuple[str, ...], out: Path, *, suffix: str = ".c",
+             link: tuple[str, ...] = ("-lm",)) -> str | None:
     """Compile ``src`` into ``out`` (atomically); the compiler's error text on failure."""
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as tmp:
-        c_file, so_file = Path(tmp) / "kernel.c", Path(tmp) / "kernel.so"
+        c_file, so_file = Path(tmp) / f"kernel{suffix}", Path(tmp) / "kernel.so"
         try:
             c_file.write_text(src)
-            done = subprocess.run([cc, *flags, str(c_file), "-o", str(so_file), "-lm"],
-                                  capture_output=True, text=True, timeout=300)
+            done = subprocess.run([cc, *flags, str(c_file), "-o", str(so_file), *link],
+                                  capture_output=True, text=True, timeout=600)
         except (OSError, subprocess.SubprocessError) as exc:
             return str(exc)
         if done.returncode != 0:
@@ -274,13 +275,17 @@ def _compile(cc: str, src: str, flags: tuple[str, ...], out: Path) -> str | None
     return None
 
 
-def build_library(stem: str, src: str, *, what: str = "a kernel") -> tuple[Path, tuple[str, ...]]:
-    """Compile C source ``src`` into the cache as ``<stem>-<digest>.so`` (or find it there) and
-    return ``(path, flags)``.  The digest covers the source, the flags, the compiler's version and,
-    with ``-march=native``, the host CPU; optional flag groups are dropped one by one when the
-    compiler refuses them.  Raises `KernelUnavailable` without a compiler, without a writable cache
-    folder, or when even the base flags fail."""
-    cc = compiler()
+def build_library(stem: str, src: str, *, what: str = "a kernel", cc: str | None = None,
+                  base: tuple[str, ...] = _BASE_FLAGS, optional: tuple[tuple[str, ...], ...] = _OPTIONAL_FLAGS,
+                  suffix: str = ".c", link: tuple[str, ...] = ("-lm",), key: str = "") -> tuple[Path, tuple[str, ...]]:
+    """Compile source ``src`` into the cache as ``<stem>-<digest>.so`` (or find it there) and
+    return ``(path, flags)``.  The digest covers the source, the flags, the compiler's version,
+    ``key`` and, with ``-march=native``, the host CPU; the ``optional`` flag groups are dropped one
+    by one when the compiler refuses them.  ``cc`` defaults to `compiler` (C); a C++ source passes
+    its compiler, ``base`` flags, ``suffix=".cpp"`` and ``link`` flags.  Raises
+    `KernelUnavailable` without a compiler, without a writable cache folder, or when even the base
+    flags fail."""
+    cc = cc or compiler()
     if cc is None:
         raise KernelUnavailable("no C compiler found (set $CC or install cc/gcc/clang)")
     try:
@@ -288,20 +293,21 @@ def build_library(stem: str, src: str, *, what: str = "a kernel") -> tuple[Path,
     except OSError as exc:
         raise KernelUnavailable(f"no writable cache folder for compiled kernels ({exc})") from exc
     errors = []
-    optional = list(_OPTIONAL_FLAGS)
+    optional_left = list(optional)
     while True:
-        flags = _BASE_FLAGS + tuple(f for group in optional for f in group)
-        ident = "\n".join([src, " ".join(flags), _version(cc), _cpu_signature() if "-march=native" in flags else ""])
+        flags = base + tuple(f for group in optional_left for f in group)
+        ident = "\n".join([src, " ".join(flags), " ".join(link), _version(cc), key,
+                           _cpu_signature() if "-march=native" in flags else ""])
         path = folder / f"{stem}-{hashlib.sha256(ident.encode()).hexdigest()[:24]}.so"
         if path.exists():
             return path, flags
-        err = _compile(cc, src, flags, path)
+        err = _compile(cc, src, flags, path, suffix=suffix, link=link)
         if err is None:
             return path, flags
         errors.append(f"{' '.join(flags)}: {err}")
-        if not optional:
+        if not optional_left:
             raise KernelUnavailable(f"{cc} could not build {what}:\n" + "\n".join(errors))
-        optional.pop()            # retry without the last optional flag group
+        optional_left.pop()            # retry without the last optional flag group
 
 
 def kernel(program: cg.Program, mode: str) -> Kernel:

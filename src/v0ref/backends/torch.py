@@ -75,7 +75,7 @@ import torch
 from .. import moments as _moments
 from ..algorithms import OPTIMIZERS
 from ..algorithms._core import Algorithm, Reference
-from . import _codegen, _cpu_kernels
+from . import _codegen, _cpu_kernels, _torch_native
 from ._torch_foreach import TensorList
 
 __all__ = ["V0Optimizer", "ScheduleLR", "PORT", "TorchPort", "optimizer_class", "data_v0", "IMPLS"]
@@ -134,6 +134,7 @@ def _hyper_fields(alg: Algorithm) -> list[dataclasses.Field]:
 # -------------------------------------------------------------------------------------------------
 
 _GRAD = operator.attrgetter("grad")
+_NATIVE_MIN_TENSORS = 128        # kept plans this large check their tensors in C++ (`_torch_native`)
 
 
 def _path_flags(group: Mapping[str, Any]) -> tuple:
@@ -179,6 +180,22 @@ class _Plan:
         self.mask = None if all(present) else present
         self.flags = _path_flags(group)
         self.state_map, self.state_values = optimizer.state, list(optimizer.state.values())
+        # what the C++ helper (`_torch_native`) checks the group against, as raw buffers; below
+        # _NATIVE_MIN_TENSORS tensors the Python checks cost little and the helper is not built
+        self.native = len(self.params) >= _NATIVE_MIN_TENSORS and all(type(st) is dict for st in self.states)
+        self.mask_bytes = None if self.mask is None else np.array(self.mask, dtype=np.uint8)
+        self.pptr_array = np.array(self.pptrs, dtype=np.uint64)
+        self.numel_list = list(map(torch.Tensor.numel, self.params))
+        self.numels = np.array(self.numel_list, dtype=np.int64)
+        self.grad_out = (self.ptrs[self.grad_row] if self.grad_row is not None
+                         else np.empty(len(self.params), dtype=np.uint64))
+
+    def gather(self, native: Any) -> bool:
+        """The helper's checks of the group's tensors (see `_torch_native`); on success the grad
+        row holds this step's gradient addresses and the parameters' versions are bumped."""
+        return native.gather(self.group_params, None if self.mask_bytes is None else self.mask_bytes.ctypes.data,
+                             len(self.params), self.pptr_array.ctypes.data, self.numels.ctypes.data,
+                             self.params[0].dtype, self.grad_out.ctypes.data)
 
 
 class V0Optimizer(torch.optim.Optimizer):
@@ -558,6 +575,10 @@ class V0Optimizer(torch.optim.Optimizer):
         T_ = torch.Tensor
         dtype = ps[0].dtype
         grads = [p.grad for p in ps]
+        if list(map(T_.numel, grads)) != list(map(T_.numel, ps)):     # torch's grad setter checks, set_ does not
+            i, g = next((i, g) for i, (g, p) in enumerate(zip(grads, ps)) if g.numel() != p.numel())
+            raise ValueError(f"{type(self).__name__}: the gradient of parameter {i} of this bucket has shape "
+                             f"{tuple(g.shape)}, the parameter {tuple(ps[i].shape)}")
         if (not all(map(T_.is_contiguous, ps)) or not all(map(T_.is_contiguous, grads))
                 or any(g.dtype != dtype for g in grads)):
             return None
@@ -595,10 +616,11 @@ class V0Optimizer(torch.optim.Optimizer):
             plan.watched.append((key, ts))
         return plan, values
 
-    def _run_plan(self, plan: _Plan, grads: list[torch.Tensor], values: dict) -> None:
-        """One kernel call over ``plan`` with these gradients, then its scalar state writes."""
+    def _run_plan(self, plan: _Plan, grads: list[torch.Tensor] | None, values: dict) -> None:
+        """One kernel call over ``plan`` with these gradients, then its scalar state writes.
+        ``grads=None``: `_Plan.gather` has already written their addresses and bumped versions."""
         program, kernel, states, names = plan.program, plan.kernel, plan.states, self._state_names
-        if plan.grad_row is not None:
+        if grads is not None and plan.grad_row is not None:
             plan.ptrs[plan.grad_row] = list(map(torch.Tensor.data_ptr, grads))
         for key, made in plan.created.items():
             for st, t in zip(states, made):
@@ -612,7 +634,8 @@ class V0Optimizer(torch.optim.Optimizer):
         for name, value in program.new_scalar_state(values).items():
             addresses, kind = plan.scalars["step" if name == "step" else names[name]]
             kernel.fill(kind, len(addresses), addresses.ctypes.data, float(value))
-        torch.autograd.graph.increment_version(plan.params)      # in-place writes autograd must know of
+        if grads is not None:
+            torch.autograd.graph.increment_version(plan.params)  # in-place writes autograd must know of
 
     def _replay(self, group: dict[str, Any]) -> bool:
         """Run the group's kept `_Plan` if everything it was validated on still holds; ``False``
@@ -622,7 +645,9 @@ class V0Optimizer(torch.optim.Optimizer):
         the same data addresses and the same set of gradients, dense and contiguous (torch's grad
         setter already guarantees their dtype, device and shape); the same state dicts holding the
         same state tensors; one step count and equal scalar state, read from memory by the kernel
-        library; group flags unchanged and the same recorded program for this step's scalars."""
+        library; group flags unchanged and the same recorded program for this step's scalars.  The
+        per-tensor checks run in one C++ loop (`_torch_native`) once that helper is built, and in
+        Python until then or without it."""
         plan = self._plans.get(id(group))
         if plan is None or plan.group is not group:
             return False
@@ -630,32 +655,42 @@ class V0Optimizer(torch.optim.Optimizer):
         if len(group_params) != len(plan.group_params) or not all(map(operator.is_, group_params,
                                                                          plan.group_params)):
             return False
-        grads = list(map(_GRAD, group_params))
-        if plan.mask is None:
-            if not all(map(operator.is_not, grads, itertools.repeat(None))):
+        native = _torch_native.helper() if plan.native else None
+        grads = None
+        if native is None:                             # the helper's checks, from Python (see _Plan.gather)
+            grads = list(map(_GRAD, group_params))
+            if plan.mask is None:
+                if not all(map(operator.is_not, grads, itertools.repeat(None))):
+                    return False
+            else:
+                if list(map(operator.is_not, grads, itertools.repeat(None))) != plan.mask:
+                    return False
+                grads = list(itertools.compress(grads, plan.mask))
+            try:
+                if not all(map(torch.Tensor.is_contiguous, grads)):
+                    return False
+            except RuntimeError:                       # sparse layouts have no is_contiguous
                 return False
-        else:
-            if list(map(operator.is_not, grads, itertools.repeat(None))) != plan.mask:
+            if (list(map(torch.Tensor.numel, grads)) != plan.numel_list        # grad.set_(...), param.data = view
+                    or list(map(torch.Tensor.numel, plan.params)) != plan.numel_list):
                 return False
-            grads = list(itertools.compress(grads, plan.mask))
-        try:
-            if not all(map(torch.Tensor.is_contiguous, grads)):
+            if list(map(torch.Tensor.data_ptr, plan.params)) != plan.pptrs:
                 return False
-        except RuntimeError:                           # sparse layouts have no is_contiguous
-            return False
-        if list(map(torch.Tensor.data_ptr, plan.params)) != plan.pptrs:
-            return False
         if self.state is not plan.state_map:
             return False
         values_now = list(self.state.values())
         if len(values_now) != len(plan.state_values) or not all(map(operator.is_, values_now, plan.state_values)):
             return False
-        try:
-            for key, ts in plan.watched:
-                if not all(map(operator.is_, map(operator.itemgetter(key), plan.states), ts)):
-                    return False
-        except KeyError:
-            return False
+        if native is not None:
+            if not all(native.dicts_hold(plan.states, key, ts) for key, ts in plan.watched):
+                return False
+        else:
+            try:
+                for key, ts in plan.watched:
+                    if not all(map(operator.is_, map(operator.itemgetter(key), plan.states), ts)):
+                        return False
+            except KeyError:
+                return False
         if _path_flags(group) != plan.flags:
             return False
         hp = self._hyper(group)
@@ -676,6 +711,8 @@ class V0Optimizer(torch.optim.Optimizer):
         except _codegen.RecordingError:
             return False
         if program is not plan.program:                # another trace (e.g. RAdam rectifying): rebuild
+            return False
+        if native is not None and not plan.gather(native):
             return False
         self._run_plan(plan, grads, values)
         return True
