@@ -706,6 +706,7 @@ def _gather(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Batch], *
                 if batch is not None and position < k_stop:
                     grads = _minibatch_grads(model, loss_fn, _to(batch, tensors, skeleton, device), chosen)
                     acc.add(grads, _owned(grads, [*chosen, *tensors]) if acc.count == 0 else None)
+                    del grads                  # freed before the next backward allocates its own
                 new = min(seen + sum(1 for n in lengths if n), k_stop)
                 bar.advance(new - seen)
                 seen = new
