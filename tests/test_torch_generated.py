@@ -505,7 +505,34 @@ def test_kept_plan_yields_to_flags_and_sparse_gradients(checks, monkeypatch):
 
 
 @needs_cc
-@pytest.mark.parametrize("change", ["grad storage shrunk", "param narrowed in place", "param narrowed under its grad", "grad swapped for a view",
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
+def test_kept_plan_replays_complex_parameters(dtype, checks, monkeypatch):
+    """Complex parameters run as their real views: the checks compare complex element counts and
+    dtypes, the kernel gets twice as many reals; bit for bit the general path's results."""
+    def run():
+        gen = torch.Generator().manual_seed(3)
+        ps = [torch.randn(s, generator=gen, dtype=dtype).requires_grad_() for s in [(3, 2), (5,)]]
+        opt = T.Adam(ps, impl=IMPL)
+        gen = torch.Generator().manual_seed(4)
+        for _ in range(5):
+            for p in ps:
+                p.grad = torch.randn(p.shape, generator=gen, dtype=dtype)
+            opt.step()
+        return ps, opt
+
+    replays = []
+    original = T.V0Optimizer._replay
+    monkeypatch.setattr(T.V0Optimizer, "_replay", lambda self, group: replays.append(original(self, group)) or replays[-1])
+    ps, _ = run()
+    assert replays == [True] * 4, replays          # steps 2-5 (step 1 builds the plan)
+    monkeypatch.setattr(T.V0Optimizer, "_replay", lambda self, group: False)
+    qs, _ = run()
+    assert all(torch.equal(p, q) for p, q in zip(ps, qs))
+
+
+@needs_cc
+@pytest.mark.parametrize("change", ["grad storage shrunk", "param narrowed in place", "param narrowed under its grad",
+                                    "grad retyped through .data", "grad swapped for a view",
                                     "param under another dtype"])
 def test_kept_plan_refuses_tensors_changed_in_place(change, checks):
     """In-place changes torch's ``.grad`` setter never sees (``set_``, ``resize_``): the kept plan
@@ -537,6 +564,11 @@ def test_kept_plan_refuses_tensors_changed_in_place(change, checks):
         ps[0].data = ps[0].data[:2]
         with pytest.raises(ValueError, match=r"gradient of parameter 0 .* shape \(6,\), the parameter \(2,\)"):
             opt.step()
+    elif change == "grad retyped through .data":       # same element count, float64 storage
+        ps[0].grad.data = ps[0].grad.data.double()
+        opt.step()                                     # the general path: another bucket
+        qs, _ = run(4)
+        torch.testing.assert_close(ps[0], qs[0])
     elif change == "grad swapped for a view":
         ps[0].grad = torch.ones(12)[::2]               # non-contiguous, same values
         opt.step()

@@ -134,6 +134,7 @@ def _hyper_fields(alg: Algorithm) -> list[dataclasses.Field]:
 # -------------------------------------------------------------------------------------------------
 
 _GRAD = operator.attrgetter("grad")
+_DTYPE = operator.attrgetter("dtype")
 _NATIVE_MIN_TENSORS = 128        # kept plans this large check their tensors in C++ (`_torch_native`)
 
 
@@ -673,6 +674,9 @@ class V0Optimizer(torch.optim.Optimizer):
                 return False
             if (list(map(torch.Tensor.numel, grads)) != plan.numel_list        # grad.set_(...), param.data = view
                     or list(map(torch.Tensor.numel, plan.params)) != plan.numel_list):
+                return False
+            dtype = plan.params[0].dtype                               # grad.data = grad.data.double()
+            if not all(map(operator.is_, map(_DTYPE, grads), itertools.repeat(dtype))):
                 return False
             if list(map(torch.Tensor.data_ptr, plan.params)) != plan.pptrs:
                 return False
