@@ -504,6 +504,30 @@ def test_kept_plan_yields_to_flags_and_sparse_gradients(checks, monkeypatch):
         opt.step()
 
 
+def test_replay_helper_switched_off_or_unbuildable(monkeypatch):
+    """``V0REF_TORCH_NATIVE=0``, or no C++ compiler: no helper, a reason, and no build started."""
+    monkeypatch.setenv("V0REF_TORCH_NATIVE", "0")
+    assert _torch_native.helper() is None and "V0REF_TORCH_NATIVE=0" in _torch_native.error()
+    monkeypatch.delenv("V0REF_TORCH_NATIVE")
+    monkeypatch.setattr(_torch_native, "_state", {"helper": None, "error": None, "thread": None})
+    monkeypatch.setattr(_torch_native, "_cxx", lambda: None)
+    assert _torch_native.helper(wait=True) is None
+    assert "no C++ compiler" in _torch_native.error()
+    assert _torch_native.helper() is None                      # remembered: no second build
+
+
+def test_replay_helper_build_failure_is_reported(monkeypatch):
+    """A compiler that rejects the source leaves the Python checks in charge, with the reason."""
+    monkeypatch.setattr(_torch_native, "_state", {"helper": None, "error": None, "thread": None})
+
+    def failing(*args, **kwargs):
+        raise K.KernelUnavailable("c++ could not build the torch replay helper: error: no such header")
+
+    monkeypatch.setattr(K, "build_library", failing)
+    assert _torch_native.helper(wait=True) is None
+    assert "no such header" in _torch_native.error()
+
+
 @needs_cc
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
 def test_kept_plan_replays_complex_parameters(dtype, checks, monkeypatch):

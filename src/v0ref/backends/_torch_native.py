@@ -179,11 +179,11 @@ def helper(*, wait: bool = False) -> Helper | None:
     """The loaded helper, or ``None`` while it builds (in a background thread started by the
     first call), when it cannot be built or when ``V0REF_TORCH_NATIVE=0``.  ``wait=True`` blocks
     until the build has finished."""
-    found = _state["helper"]
-    if found is not None:
-        return found
-    if os.environ.get("V0REF_TORCH_NATIVE", "1") == "0" or _state["error"] is not None:
+    if os.environ.get("V0REF_TORCH_NATIVE", "1") == "0":
         return None
+    found = _state["helper"]
+    if found is not None or _state["error"] is not None:
+        return found
     with _lock:
         thread = _state["thread"]
         if thread is None:
