@@ -417,8 +417,14 @@ def _mutate(kind, opt, ps):
             opt.state[p]["step"].fill_(40.0)
     elif kind == "lr changed":
         opt.param_groups[0]["lr"] *= 0.25
+    elif kind == "lr tensor changed in place":           # a tensor equals itself: never a kept value
+        opt.param_groups[0]["lr"].mul_(0.25)
+    elif kind == "betas list changed in place":
+        opt.param_groups[0]["betas"][0] = 0.5
     elif kind == "scalar state edited":
         st0["mu_product"].mul_(0.5)
+    elif kind == "params reordered":
+        opt.param_groups[0]["params"].reverse()
     elif kind == "state_dict reloaded":
         opt.load_state_dict(opt.state_dict())
 
@@ -428,6 +434,10 @@ def _replay_scenario(algorithm, kind, hyper=None):
     params, grads = _problem([(4, 3), (5,), (2, 2, 2)], torch.float64, 6, 11)
     ps = [p.clone().requires_grad_() for p in params]
     opt = T.optimizer_class(algorithm)(ps, impl=IMPL, **(hyper or {}))
+    if kind == "lr tensor changed in place":
+        opt.param_groups[0]["lr"] = torch.tensor(opt.param_groups[0]["lr"], dtype=torch.float64)
+    elif kind == "betas list changed in place":
+        opt.param_groups[0]["betas"] = list(opt.param_groups[0]["betas"])
     for t, gs in enumerate(grads):
         for p, g in zip(ps, gs):
             p.grad = g.clone()
@@ -446,11 +456,12 @@ def _replay_scenario(algorithm, kind, hyper=None):
 _KEPT, _SEEN = [True] * 5, [True, True, False]      # replays of steps 1-5: all, or 1-2 then not at 3
 _REPLAY_CASES = [
     ("adam", "nothing", None, _KEPT), ("adam", "every step count edited", None, _KEPT),
-    ("adam", "lr changed", None, _KEPT), ("adam", "param data swapped", None, _SEEN),
+    ("adam", "lr changed", None, _KEPT), ("adam", "lr tensor changed in place", None, _KEPT),
+    ("adam", "betas list changed in place", None, _SEEN), ("adam", "param data swapped", None, _SEEN),
     ("adam", "state tensor swapped", None, _SEEN), ("adam", "state dict replaced", None, _SEEN),
     ("adam", "one step count edited", None, _SEEN), ("adam", "gradient missing", None, _SEEN),
     ("adam", "non-contiguous gradient", None, _SEEN), ("adam", "state_dict reloaded", None, _SEEN),
-    ("adam", "gradient moved", None, _SEEN),
+    ("adam", "gradient moved", None, _SEEN), ("adam", "params reordered", None, _SEEN),
     ("nadam", "scalar state edited", None, _SEEN),
     ("radam", "nothing", None, [True] * 4 + [False]),               # step 6 rectifies: another trace
     ("sgd", "state tensor swapped", {"momentum": 0.9}, [True, False]),  # step 1 creates the buffer
@@ -502,6 +513,28 @@ def test_kept_plan_yields_to_flags_and_sparse_gradients(checks, monkeypatch):
     p.grad = torch.ones(4).to_sparse()
     with pytest.raises(ValueError, match="sparse gradients"):
         opt.step()
+
+
+@needs_cc
+def test_kept_plan_validates_changed_hyperparameters(checks):
+    """The replay keeps the group's validated hyperparameters only while they stay equal: a bad
+    value set between steps is the usual error naming it, and nothing is written."""
+    p = torch.zeros(4, requires_grad=True)
+    opt = T.Adam([p], impl=IMPL)
+    for _ in range(3):
+        p.grad = torch.ones(4)
+        opt.step()
+    assert id(opt.param_groups[0]) in opt._plans
+    before = (p.detach().clone(), opt.state[p]["exp_avg"].clone(), opt.state[p]["step"].clone())
+    opt.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="lr"):
+        opt.step()
+    opt.param_groups[0]["lr"] = 1e-3
+    opt.param_groups[0]["betas"] = (0.9, 1.5)
+    with pytest.raises(ValueError, match="betas"):
+        opt.step()
+    after = (p.detach(), opt.state[p]["exp_avg"], opt.state[p]["step"])
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
 
 
 def test_replay_helper_switched_off_or_unbuildable(monkeypatch):

@@ -8,12 +8,15 @@ against 1.6 ms warm for the replay's checks).  The helper does the same checks i
 over the parameter list, where the processor overlaps the cache misses of consecutive tensors:
 
 ``v0ref_gather``
-    for every parameter of the group: still a tensor, gradient present exactly where the plan
+    the group's parameter list holds the kept plan's objects, in order; for every parameter:
+    still a tensor, gradient present exactly where the plan
     says, dense, contiguous, of the parameter's dtype and element count; parameter at the same
     data address with the same element count and dtype.  Writes each gradient's address into the
     plan's operand table and, only when every check holds, bumps each updated parameter's version
     counter (what ``torch.autograd.graph.increment_version`` does).  Returns 1, or 0 with nothing
     bumped.
+``v0ref_values_are``
+    ``list(d.values())`` is, item by item, the given list (identity), without building it.
 ``v0ref_dicts_hold``
     ``all(d.get(key) is v for d, v in zip(dicts, values))`` over exact ``dict`` objects.
 
@@ -55,15 +58,17 @@ inline const at::Tensor* unpack(PyObject* obj) {
 }
 }  // namespace
 
-extern "C" int v0ref_gather(PyObject* params, const unsigned char* mask, long long n_present,
+extern "C" int v0ref_gather(PyObject* params, PyObject* kept, const unsigned char* mask, long long n_present,
                             const uint64_t* param_ptrs, const int64_t* numels, int dtype,
                             uint64_t* grad_ptrs) {
   try {
-    if (!PyList_CheckExact(params)) return 0;
+    if (!PyList_CheckExact(params) || !PyList_CheckExact(kept)) return 0;
     const Py_ssize_t n = PyList_GET_SIZE(params);
+    if (PyList_GET_SIZE(kept) != n) return 0;
     const auto want = static_cast<c10::ScalarType>(dtype);
     long long j = 0;
     for (Py_ssize_t i = 0; i < n; ++i) {
+      if (PyList_GET_ITEM(params, i) != PyList_GET_ITEM(kept, i)) return 0;
       const at::Tensor* p = unpack(PyList_GET_ITEM(params, i));
       if (p == nullptr || !p->defined()) return 0;
       const at::Tensor& g = p->grad();
@@ -87,6 +92,16 @@ extern "C" int v0ref_gather(PyObject* params, const unsigned char* mask, long lo
   } catch (...) {
     return 0;
   }
+}
+
+extern "C" int v0ref_values_are(PyObject* dict, PyObject* values) {
+  if (!PyDict_Check(dict) || !PyList_CheckExact(values)) return 0;
+  if (PyDict_GET_SIZE(dict) != PyList_GET_SIZE(values)) return 0;
+  Py_ssize_t pos = 0, i = 0;
+  PyObject *key, *value;
+  while (PyDict_Next(dict, &pos, &key, &value))
+    if (value != PyList_GET_ITEM(values, i++)) return 0;
+  return 1;
 }
 
 extern "C" int v0ref_dicts_hold(PyObject* dicts, PyObject* key, PyObject* values) {
@@ -115,19 +130,25 @@ class Helper:
         lib = ctypes.PyDLL(path)
         self._gather = lib.v0ref_gather
         self._gather.restype = ctypes.c_int
-        self._gather.argtypes = [ctypes.py_object, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_void_p,
-                                 ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        self._gather.argtypes = [ctypes.py_object, ctypes.py_object, ctypes.c_void_p, ctypes.c_longlong,
+                                 ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        self._values_are = lib.v0ref_values_are
+        self._values_are.restype = ctypes.c_int
+        self._values_are.argtypes = [ctypes.py_object, ctypes.py_object]
         self._hold = lib.v0ref_dicts_hold
         self._hold.restype = ctypes.c_int
         self._hold.argtypes = [ctypes.py_object, ctypes.py_object, ctypes.py_object]
 
-    def gather(self, params: list, mask: int | None, n_present: int, param_ptrs: int, numels: int,
+    def gather(self, params: list, kept: list, mask: int | None, n_present: int, param_ptrs: int, numels: int,
                dtype: torch.dtype, grad_ptrs: int) -> bool:
         """See the module docstring; the integers are buffer addresses (``ndarray.ctypes.data``)."""
         code = _SCALAR_TYPE.get(dtype)
         if code is None:
             return False
-        return bool(self._gather(params, mask, n_present, param_ptrs, numels, code, grad_ptrs))
+        return bool(self._gather(params, kept, mask, n_present, param_ptrs, numels, code, grad_ptrs))
+
+    def values_are(self, mapping: dict, values: list) -> bool:
+        return bool(self._values_are(mapping, values))
 
     def dicts_hold(self, dicts: list, key: str, values: list) -> bool:
         return bool(self._hold(dicts, key, values))

@@ -129,6 +129,16 @@ def _hyper_fields(alg: Algorithm) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(alg.hyper_cls)]
 
 
+_HYPER_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _hyper_names(alg: Algorithm) -> tuple[str, ...]:
+    names = _HYPER_NAMES.get(alg.hyper_cls)
+    if names is None:
+        names = _HYPER_NAMES[alg.hyper_cls] = tuple(f.name for f in _hyper_fields(alg))
+    return names
+
+
 # -------------------------------------------------------------------------------------------------
 # the optimizer base class
 # -------------------------------------------------------------------------------------------------
@@ -136,6 +146,14 @@ def _hyper_fields(alg: Algorithm) -> list[dataclasses.Field]:
 _GRAD = operator.attrgetter("grad")
 _DTYPE = operator.attrgetter("dtype")
 _NATIVE_MIN_TENSORS = 128        # kept plans this large check their tensors in C++ (`_torch_native`)
+_ABSENT = object()               # a hyperparameter the group does not set
+_PLAIN = (int, float, bool, str, type(None))
+
+
+def _plain(values: tuple) -> bool:
+    """Values whose ``==`` compares what they hold (not a tensor or list changed in place)."""
+    return all(type(v) in _PLAIN or v is _ABSENT or (type(v) is tuple and all(type(x) in _PLAIN for x in v))
+               for v in values)
 
 
 def _path_flags(group: Mapping[str, Any]) -> tuple:
@@ -162,6 +180,10 @@ class _Plan:
         self.arrays: set[str] = set()                          # oracle names of the state arrays read
         self.dropped: list[str] = []                           # state keys this launch removes
         self.group = self.group_params = self.mask = self.flags = self.state_map = self.state_values = None
+        # `V0Optimizer._replay_hyper`'s result and the group values it was made from (``None``:
+        # not kept, the values were not plain)
+        self.hyper_key: tuple | None = None
+        self.hyper: tuple | None = None
 
     def uniform(self, key: str) -> float | None:
         """The value scalar state ``key`` holds for every tensor, read from memory (``None`` when
@@ -191,10 +213,11 @@ class _Plan:
         self.grad_out = (self.ptrs[self.grad_row] if self.grad_row is not None
                          else np.empty(len(self.params), dtype=np.uint64))
 
-    def gather(self, native: Any) -> bool:
-        """The helper's checks of the group's tensors (see `_torch_native`); on success the grad
-        row holds this step's gradient addresses and the parameters' versions are bumped."""
-        return native.gather(self.group_params, None if self.mask_bytes is None else self.mask_bytes.ctypes.data,
+    def gather(self, native: Any, params: list) -> bool:
+        """The helper's checks of the group's tensors (see `_torch_native`): ``params``, the
+        group's list now, holds the kept objects; on success the grad row holds this step's
+        gradient addresses and the parameters' versions are bumped."""
+        return native.gather(params, self.group_params, None if self.mask_bytes is None else self.mask_bytes.ctypes.data,
                              len(self.params), self.pptr_array.ctypes.data, self.numels.ctypes.data,
                              self.params[0].dtype, self.grad_out.ctypes.data)
 
@@ -653,12 +676,12 @@ class V0Optimizer(torch.optim.Optimizer):
         if plan is None or plan.group is not group:
             return False
         group_params = group["params"]
-        if len(group_params) != len(plan.group_params) or not all(map(operator.is_, group_params,
-                                                                         plan.group_params)):
-            return False
         native = _torch_native.helper() if plan.native else None
         grads = None
         if native is None:                             # the helper's checks, from Python (see _Plan.gather)
+            if len(group_params) != len(plan.group_params) or not all(map(operator.is_, group_params,
+                                                                             plan.group_params)):
+                return False
             grads = list(map(_GRAD, group_params))
             if plan.mask is None:
                 if not all(map(operator.is_not, grads, itertools.repeat(None))):
@@ -682,13 +705,15 @@ class V0Optimizer(torch.optim.Optimizer):
                 return False
         if self.state is not plan.state_map:
             return False
-        values_now = list(self.state.values())
-        if len(values_now) != len(plan.state_values) or not all(map(operator.is_, values_now, plan.state_values)):
-            return False
         if native is not None:
-            if not all(native.dicts_hold(plan.states, key, ts) for key, ts in plan.watched):
+            if not (native.values_are(self.state, plan.state_values)
+                    and all(native.dicts_hold(plan.states, key, ts) for key, ts in plan.watched)):
                 return False
         else:
+            values_now = list(self.state.values())
+            if len(values_now) != len(plan.state_values) or not all(map(operator.is_, values_now,
+                                                                        plan.state_values)):
+                return False
             try:
                 for key, ts in plan.watched:
                     if not all(map(operator.is_, map(operator.itemgetter(key), plan.states), ts)):
@@ -697,29 +722,49 @@ class V0Optimizer(torch.optim.Optimizer):
                 return False
         if _path_flags(group) != plan.flags:
             return False
-        hp = self._hyper(group)
-        state_type, kinds = self._layout(hp)
-        fields = {}
-        for name, kind in kinds.items():
-            if kind == "scalar":
-                fields[name] = plan.uniform(self._state_names[name])
-                if fields[name] is None:
-                    return False
-            else:
-                fields[name] = plan.params[0] if name in plan.arrays else None
+        scalar_fields, inputs = self._replay_hyper(plan, group)
+        inputs = dict(inputs)
         step = plan.uniform("step")
         if step is None:
             return False
-        try:
-            program, values = plan.kernels.select(hp, state_type(step=int(step), **fields))
-        except _codegen.RecordingError:
+        inputs["step"] = int(step)
+        for name in scalar_fields:
+            value = plan.uniform(self._state_names[name])
+            if value is None:
+                return False
+            inputs[f"state.{name}"] = value
+        # the plan's own trace, if its guards hold for this step's scalars (`KernelSet.select`
+        # would pick it: at most one trace's guards hold); else another trace is due (RAdam
+        # rectifying, say) and the general path records or finds it
+        values = plan.program.scalars(inputs)
+        if values is None:
             return False
-        if program is not plan.program:                # another trace (e.g. RAdam rectifying): rebuild
-            return False
-        if native is not None and not plan.gather(native):
+        if native is not None and not plan.gather(native, group_params):
             return False
         self._run_plan(plan, grads, values)
         return True
+
+    def _replay_hyper(self, plan: _Plan, group: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        """The group's hyperparameters as `_replay` needs them: ``(scalar state fields, the
+        scalar inputs the validated hyperparameters give the recorded program)``, kept on the plan
+        while the group's values stay equal and plain (numbers, strings, tuples of them; a tensor
+        or list changed in place compares equal to itself, so such groups are validated every
+        step)."""
+        key = tuple([group.get(name, _ABSENT) for name in _hyper_names(self.algorithm)])
+        if plan.hyper_key is not None:
+            try:
+                if key == plan.hyper_key:
+                    return plan.hyper
+            except RuntimeError:           # a tensor of several values: _hyper names the problem
+                pass
+        hp = self._hyper(group)
+        state_type, kinds = self._layout(hp)
+        scalar_fields = [n for n, k in kinds.items() if k == "scalar"]
+        blank = state_type(**{n: None for n in state_type._fields})
+        inputs = {k: v for k, v in _codegen.scalar_inputs(hp, blank).items() if k.startswith("hp.")}
+        plan.hyper = (scalar_fields, inputs)
+        plan.hyper_key = key if _plain(key) else None
+        return plan.hyper
 
     def _step_torch(self, group: dict[str, Any], hp: Any, path: str) -> None:
         """torch.optim's own implementation on this group, sharing this optimizer's state dicts."""
