@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -354,6 +356,24 @@ def test_concurrent_builds_share_one_file(tmp_path):
     paths = {o[0].strip() for o in outs}
     assert len(paths) == 1
     assert len(list((tmp_path / "cpu-kernels").glob("*.so"))) == 1
+
+
+@needs_cc
+def test_stale_build_folders_are_swept(tmp_path, monkeypatch):
+    """A build folder left by a process that died mid-build is removed by the next build once
+    it is older than two compile timeouts; a recent one (a build running elsewhere) is kept."""
+    monkeypatch.setenv("V0REF_CACHE", str(tmp_path))
+    monkeypatch.setattr(K, "_swept", set())
+    folder = K.cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    stale, recent = folder / ".build-dead", folder / ".build-running"
+    for d in (stale, recent):
+        d.mkdir()
+        (d / "kernel.c").write_text("/* half written */")
+    old = time.time() - 3 * K._COMPILE_TIMEOUT
+    os.utime(stale, (old, old))
+    path, _ = K.build_library("v0ref_sweep_test", "int v0ref_one(void) { return 1; }\n")
+    assert path.exists() and not stale.exists() and recent.exists()
 
 
 def test_source_rejects_other_modes():

@@ -43,6 +43,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +259,26 @@ def _writable(folder: Path) -> Path:
     return fallback
 
 
+_COMPILE_TIMEOUT = 600                 # seconds one compiler run may take
+_swept: set[Path] = set()
+
+
+def _sweep(folder: Path) -> None:
+    """Remove build folders left in ``folder`` by processes that died mid-build (a daemon build
+    thread stopped at interpreter exit, a killed process): those older than two compile timeouts,
+    so no build still running anywhere loses its folder.  Once per folder and process."""
+    if folder in _swept:
+        return
+    _swept.add(folder)
+    cutoff = time.time() - 2 * _COMPILE_TIMEOUT
+    for stale in folder.glob(".build-*"):
+        try:
+            if stale.is_dir() and stale.stat().st_mtime < cutoff:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _compile(cc: str, src: str, flags: tuple[str, ...], out: Path, *, suffix: str = ".c",
              link: tuple[str, ...] = ("-lm",)) -> str | None:
     """Compile ``src`` into ``out`` (atomically); the compiler's error text on failure."""
@@ -266,7 +287,7 @@ def _compile(cc: str, src: str, flags: tuple[str, ...], out: Path, *, suffix: st
         try:
             c_file.write_text(src)
             done = subprocess.run([cc, *flags, str(c_file), "-o", str(so_file), *link],
-                                  capture_output=True, text=True, timeout=600)
+                                  capture_output=True, text=True, timeout=_COMPILE_TIMEOUT)
         except (OSError, subprocess.SubprocessError) as exc:
             return str(exc)
         if done.returncode != 0:
@@ -292,6 +313,7 @@ def build_library(stem: str, src: str, *, what: str = "a kernel", cc: str | None
         folder = _writable(cache_dir())
     except OSError as exc:
         raise KernelUnavailable(f"no writable cache folder for compiled kernels ({exc})") from exc
+    _sweep(folder)
     errors = []
     optional_left = list(optional)
     while True:
