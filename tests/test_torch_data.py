@@ -693,6 +693,23 @@ def test_the_v0_sweep_is_bit_identical_to_moments_and_the_strategy(lib, seed, sh
     assert all(same_bits(a, b.to(out)) for a, b in zip(got, want))
 
 
+def test_form_writes_into_b1_for_every_tensor_or_none(lib):
+    """`form` may overwrite ``b1`` (the v0 sweep's output, no new buffer), for every tensor of a
+    call or for none; a fresh output gets the same bits."""
+    gen = torch.Generator().manual_seed(3)
+    c, b1, b2 = (torch.randn(2, 50, generator=gen) for _ in range(3))
+    b2 = b2.abs()
+    fresh = [torch.empty(50), torch.empty(50)]
+    args = dict(count=7, what="mean_var", batch=32.0, scale=0.5)
+    lib.form(list(c), list(b1), list(b2), None, None, fresh, **args)
+    in_place = [t.clone() for t in b1]
+    lib.form(list(c), in_place, list(b2), None, None, in_place, **args)
+    assert all(same_bits(a, b) for a, b in zip(in_place, fresh))
+    parts = list(b1)
+    with pytest.raises(ValueError, match="every tensor or for none"):
+        lib.form(list(c), parts, list(b2), None, None, [parts[0], torch.empty(50)], **args)
+
+
 def _torch_data_forms():
     from v0ref.backends import _torch_data
     return _torch_data._FORMS

@@ -184,6 +184,7 @@ ROWS(f32, float)
 ROWS(f64, double)
 
 /* ---- form: operands c, b1, b2 (T), s1, s2 (double or NULL: S = b), out, out2 (O; out2: moments) */
+/* b1 NULL (only when O is T): out holds b1 and is overwritten element by element (no new buffer)  */
 typedef struct { double k, neg_inv_k, batch, scale; int kind, fused; } form_args;
 
 #define FORM(SFX, T, O)                                                                               \
@@ -192,8 +193,10 @@ INLINE void form_body_##SFX(const T* restrict c, const T* restrict b1, const T* 
                             O* restrict out2, long long lo, long long hi, const form_args* f,         \
                             const int totals, const int fused, const int kind) {                      \
   const double k = f->k, nk = f->neg_inv_k, batch = f->batch, scale = f->scale;                       \
+  const int in_out = b1 == 0;                                                                         \
   for (long long i = lo; i < hi; ++i) {                                                               \
-    const double S1 = totals ? s1[i] + (double)b1[i] : (double)b1[i];                                 \
+    const double B1 = in_out ? (double)out[i] : (double)b1[i];                                        \
+    const double S1 = totals ? s1[i] + B1 : B1;                                                       \
     const double S2 = totals ? s2[i] + (double)b2[i] : (double)b2[i];                                 \
     double m2 = fused ? fma(nk * S1, S1, S2) : S2 + (nk * S1) * S1;                                   \
     m2 = m2 < 0.0 ? 0.0 : m2;                                                                         \
@@ -359,10 +362,15 @@ class StatsKernels:
              *, count: int, what: str, batch: float = 1.0, scale: float = 1.0,
              out2: Sequence[torch.Tensor] | None = None) -> None:
         """Write `FORMS` ``what`` of the statistics (``count`` observations) into ``out`` (and ``M2``
-        into ``out2`` for ``"moments"``); ``s1``/``s2`` ``None``: ``b1``/``b2`` are the totals."""
+        into ``out2`` for ``"moments"``); ``s1``/``s2`` ``None``: ``b1``/``b2`` are the totals.
+        ``out`` may be ``b1`` itself (the same tensor objects, so the same dtype): each element is
+        read before it is overwritten, and no output buffer is allocated."""
         dtype, odtype = c[0].dtype, out[0].dtype
         none = [None] * len(c)
-        p = _ptrs(c, b1, b2, s1 or none, s2 or none, out, out2 or none)
+        in_out = all(o is b for o, b in zip(out, b1))
+        if not in_out and any(o is b for o, b in zip(out, b1)):
+            raise ValueError("out is b1 for every tensor or for none")
+        p = _ptrs(c, none if in_out else b1, b2, s1 or none, s2 or none, out, out2 or none)
         # M2 = S2 + (−1/K)·S1·S1 is torch's float64 addcmul_: its rounding is the float64 probe's
         self._form[dtype, odtype](len(c), p, _sizes(c), float(count), float(batch), float(scale), FORMS.index(what),
                                   int(self.fused[torch.float64]), torch.get_num_threads())

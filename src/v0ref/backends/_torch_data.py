@@ -307,8 +307,10 @@ class _Shifted:
         """`_stats_kernel.FORMS` ``what`` of every parameter in one float64 sweep, written in
         ``dtypes`` (float32/float64; anything else comes back float64 for the caller to cast); with
         ``out2`` also ``M2`` (float64).  Ends the accumulation, like `moments`."""
-        outs = [torch.empty(c.shape, dtype=dt if dt in (torch.float32, torch.float64) else torch.float64,
-                            device=c.device) for c, dt in zip(self.c, dtypes)]
+        kinds = [dt if dt in (torch.float32, torch.float64) else torch.float64 for dt in dtypes]
+        # in b1's dtype the result overwrites b1 (read first, element by element): no new buffer
+        outs = [b if kind == b.dtype else torch.empty(c.shape, dtype=kind, device=c.device)
+                for c, b, kind in zip(self.c, self.b1, kinds)]
         seconds = [torch.empty(c.shape, dtype=torch.float64, device=c.device) for c in self.c] if out2 else None
         groups: dict[tuple[torch.dtype, torch.dtype], list[int]] = {}
         for i, (c, o) in enumerate(zip(self.c, outs)):
